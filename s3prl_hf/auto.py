@@ -1,0 +1,175 @@
+"""`AutoUpstream`: from an S3PRL name, alias, Hub repo id or local folder to a loaded upstream.
+
+Importing this module registers every implemented family with transformers' `AutoConfig` / `AutoModel`
+under a namespaced `model_type` (`s3prl_hubert`, ...), so `transformers.AutoModel.from_pretrained(folder)`
+also works after `import s3prl_hf`, without `trust_remote_code`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from huggingface_hub import constants as hub_constants
+from transformers import AutoConfig, AutoModel
+
+from . import registry
+from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
+from .models import hubert
+from .models.hubert import S3prlHubertConfig, S3prlHubertModel
+
+# family (registry) -> (config class, model class). Adding a family = one row here.
+FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedModel]]] = {
+    "hubert": (S3prlHubertConfig, S3prlHubertModel),
+}
+MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
+# family -> {canonical name: config overrides of the released architecture}
+FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
+    "hubert": hubert.REFERENCE_CONFIGS,
+}
+
+for _config_class, _model_class in FAMILY_CLASSES.values():
+    AutoConfig.register(_config_class.model_type, _config_class, exist_ok=True)
+    AutoModel.register(_config_class, _model_class, exist_ok=True)
+
+# Keyword arguments that go to `PreTrainedModel.from_pretrained` rather than to the config.
+_LOADING_KWARGS = ("dtype", "device_map", "attn_implementation", "low_cpu_mem_usage", "max_memory",
+                   "offload_folder")
+
+
+class UpstreamNotAvailableError(OSError):
+    """A known upstream could not be loaded from the Hub or the local cache."""
+
+
+def is_implemented(family: str) -> bool:
+    """Whether upstreams of `family` can be loaded and converted."""
+    return family in FAMILY_CLASSES
+
+
+def check_implemented(spec: registry.UpstreamSpec) -> None:
+    """Raise `NotImplementedError` naming the family when `spec`'s family has no model code yet."""
+    if not is_implemented(spec.family):
+        available = ", ".join(sorted(FAMILY_CLASSES))
+        raise NotImplementedError(f"'{spec.name}' belongs to the '{spec.family}' family, which s3prl_hf does not "
+                                  f"implement yet (available families: {available})")
+
+
+class AutoUpstream:
+    """Load any S3PRL upstream as a transformers model returning all of S3PRL's hidden states.
+
+    Example:
+        >>> from s3prl_hf import AutoUpstream
+        >>> model = AutoUpstream.from_pretrained("hubert")  # doctest: +SKIP
+        >>> all_hs, all_hs_len = model(wavs, wavs_len)  # doctest: +SKIP
+        >>> model.num_layers, model.hidden_sizes[0], model.downsample_rates[0]  # doctest: +SKIP
+        (13, 768, 320)
+    """
+
+    def __init__(self):
+        raise TypeError("use AutoUpstream.from_pretrained(name_or_path)")
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, *, namespace: str | None = None,
+                        revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                        local_files_only: bool = False, token: str | bool | None = None,
+                        **kwargs) -> UpstreamPreTrainedModel:
+        """Resolve `name_or_path` and load the upstream, in eval mode.
+
+        Args:
+            name_or_path: An S3PRL name or alias ("hubert", "hubert_large_ll60k"), a Hub repo id
+                ("org/hubert_base"), or a local folder holding `config.json` and `model.safetensors`.
+            namespace: Hub organisation that hosts the converted upstreams (default: the
+                `S3PRL_HF_NAMESPACE` environment variable, else "s3prl-hf"). Used for names only.
+            revision: Hub revision (branch, tag or commit); defaults to the registry's pinned revision.
+            cache_dir: Hugging Face cache folder.
+            local_files_only: Never touch the network; use the cache only.
+            token: Hugging Face token for private repos.
+            **kwargs: Config overrides (e.g. `normalize=True`) and loading options passed to
+                transformers (`dtype`, `device_map`, `attn_implementation`).
+
+        Raises:
+            registry.UnknownUpstreamError: an unknown name (with suggestions).
+            NotImplementedError: a known name whose family is not implemented yet.
+            UpstreamNotAvailableError: the repo is not reachable or not cached (offline), with what to do.
+        """
+        source, revision, spec = _resolve(name_or_path, namespace, revision)
+        hub_kwargs = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        loading_kwargs = {key: kwargs.pop(key) for key in _LOADING_KWARGS if key in kwargs}
+        try:
+            config, unused = AutoConfig.from_pretrained(source, return_unused_kwargs=True, **hub_kwargs, **kwargs)
+        except OSError as error:
+            if os.path.isdir(source):
+                raise
+            raise UpstreamNotAvailableError(_unavailable_message(source, revision, spec, local_files_only)) from error
+        if unused:
+            raise TypeError(f"unexpected keyword arguments for {config.model_type}: {sorted(unused)}")
+        model_class = MODEL_CLASSES.get(config.model_type)
+        if model_class is None:
+            raise ValueError(f"{source} holds a '{config.model_type}' model, not an s3prl_hf upstream (known "
+                             f"types: {', '.join(sorted(MODEL_CLASSES))})")
+        model, info = model_class.from_pretrained(source, config=config, output_loading_info=True,
+                                                  **hub_kwargs, **loading_kwargs)
+        problems = {k: v for k, v in info.items() if k != "error_msgs" and v}
+        if problems or info.get("error_msgs"):
+            raise ValueError(f"the weights in {source} do not match its config: {problems or info['error_msgs']}")
+        return model.eval()
+
+
+def _resolve(name_or_path, namespace, revision) -> tuple[str, str | None, registry.UpstreamSpec | None]:
+    """Return (local folder or repo id, revision, registry spec or None)."""
+    text = os.fspath(name_or_path)
+    if os.path.isdir(text):
+        return text, revision, None
+    try:
+        spec = registry.get_spec(text)
+    except registry.UnknownUpstreamError:
+        looks_like_path = text.startswith((".", "/", "~")) or os.sep in text.replace("/", "") or text.count("/") > 1
+        if looks_like_path:
+            raise FileNotFoundError(f"no such folder: {text!r}") from None
+        if "/" in text:
+            return text, revision, None
+        raise
+    check_implemented(spec)
+    return spec.repo_id_for(namespace), revision or spec.revision, spec
+
+
+def _unavailable_message(repo_id: str, revision: str | None, spec, local_files_only: bool) -> str:
+    offline = hub_constants.HF_HUB_OFFLINE or local_files_only
+    where = ("the machine is offline (HF_HUB_OFFLINE=1 or local_files_only=True) and the Hugging Face cache "
+             f"({hub_constants.HF_HUB_CACHE}) has no copy of it") if offline else \
+        "it could not be downloaded (not published, private, or no network)"
+    message = f"cannot load '{repo_id}' (revision {revision or 'main'}): {where}."
+    if spec is not None:
+        url = (spec.original_urls or spec.s3prl_urls or ("<the original checkpoint>",))[0]
+        s3prl_url = spec.s3prl_urls[0] if spec.s3prl_urls else url
+        message += (f" To convert it locally instead, get the original checkpoint ({s3prl_url} or {url}), then run "
+                    f"`s3prl-hf convert --name {spec.name} --checkpoint FILE --output DIR` and "
+                    f"`AutoUpstream.from_pretrained(DIR)`.")
+    return message
+
+
+def reference_config(name: str) -> UpstreamConfig | None:
+    """The released architecture of upstream `name` (a config, no weights), or None if not implemented.
+
+    Example:
+        >>> reference_config("hubert_large_ll60k").num_layers
+        25
+    """
+    spec = registry.get_spec(name)
+    overrides = FAMILY_REFERENCE_CONFIGS.get(spec.family, {}).get(spec.name)
+    if overrides is None:
+        return None
+    return FAMILY_CLASSES[spec.family][0](s3prl_name=spec.name, **overrides)
+
+
+def config_class_for(family: str) -> type[UpstreamConfig]:
+    """The config class of an implemented family."""
+    return FAMILY_CLASSES[family][0]
+
+
+def model_class_for(family: str) -> type[UpstreamPreTrainedModel]:
+    """The model class of an implemented family."""
+    return FAMILY_CLASSES[family][1]
+
+
+__all__ = ["AutoUpstream", "UpstreamNotAvailableError", "FAMILY_CLASSES", "is_implemented", "check_implemented",
+           "reference_config"]

@@ -1,0 +1,146 @@
+"""The `s3prl-hf` command line: list, info, convert, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import wave
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import registry
+from .auto import AutoUpstream, is_implemented, reference_config
+from .conversion import CheckpointFormatError
+from .convert import convert_checkpoint
+
+DEMO_UPSTREAM = "hubert_base"
+
+
+def cmd_list(args) -> int:
+    names = registry.list_upstreams(args.pattern, family=args.family)
+    if not names:
+        print(f"no upstream matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    width = max(len(n) for n in names)
+    for name in names:
+        spec = registry.get_spec(name)
+        status = "available" if is_implemented(spec.family) else "planned"
+        aliases = f"  (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
+        print(f"{name:<{width}}  {spec.family:<18} {status:<9}{aliases}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    spec = registry.get_spec(args.name)
+    method = registry.METHODS[spec.method]
+    print(f"name:        {spec.name}" + (f" (resolved from {args.name!r})" if args.name != spec.name else ""))
+    print(f"aliases:     {', '.join(spec.aliases) or '-'}")
+    print(f"family:      {spec.family} ({'available' if is_implemented(spec.family) else 'not implemented yet'})")
+    print(f"method:      {method.title}")
+    print(f"paper:       {method.paper_url}")
+    print(f"hub repo:    {spec.repo_id}" + (f"@{spec.revision}" if spec.revision else " (not pinned)"))
+    print(f"licence:     {spec.license}" + ("" if spec.redistributable else " (not redistributable)"))
+    print(f"data:        {spec.pretraining_data}")
+    for key, value in spec.details:
+        print(f"{key + ':':<12} {value}")
+    for url in spec.s3prl_urls:
+        print(f"s3prl ckpt:  {url}")
+    for url in spec.original_urls:
+        print(f"original:    {url}")
+    config = reference_config(spec.name)
+    if config is not None:
+        stride = config.downsample_rates[0]
+        print(f"layers:      {config.num_layers} hidden states, sizes {sorted(set(config.hidden_sizes))}, "
+              f"stride {stride} samples ({1000 * stride / config.sampling_rate:g} ms)")
+    print("citation:")
+    print(method.bibtex)
+    return 0
+
+
+def cmd_convert(args) -> int:
+    output = convert_checkpoint(args.name, args.checkpoint, args.output, force=args.force)
+    print(f"wrote {output} (config.json, model.safetensors, README.md); load it with "
+          f"AutoUpstream.from_pretrained({str(output)!r})")
+    return 0
+
+
+def read_wav(path) -> tuple[torch.Tensor, int]:
+    """Read a 16-bit PCM WAV file into a float tensor in [-1, 1] (mono) and its sampling rate."""
+    with wave.open(str(path), "rb") as handle:
+        if handle.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM WAV is supported by the demo reader")
+        frames = handle.readframes(handle.getnframes())
+        rate, channels = handle.getframerate(), handle.getnchannels()
+    samples = np.frombuffer(frames, dtype="<i2").reshape(-1, channels).mean(axis=1)
+    return torch.from_numpy(samples.astype(np.float32) / 32768.0), rate
+
+
+def cmd_demo(args) -> int:
+    demo = resources.files("s3prl_hf") / "demo"
+    with tempfile.TemporaryDirectory() as tmp, resources.as_file(demo / "hubert_demo.pt") as checkpoint:
+        output = Path(args.output) if args.output else Path(tmp) / "converted"
+        print(f"converting the bundled small HuBERT checkpoint (S3PRL format, random weights) into {output}")
+        convert_checkpoint(DEMO_UPSTREAM, checkpoint, output, force=args.force)
+        model = AutoUpstream.from_pretrained(output)
+        with resources.as_file(demo / "speech.wav") as clip:
+            wav, rate = read_wav(clip)
+        if rate != model.sampling_rate:
+            raise ValueError(f"demo clip is {rate} Hz, the model expects {model.sampling_rate} Hz")
+        print(f"extracting every layer of {len(wav) / rate:.2f} s of speech (bundled clip)")
+        with torch.no_grad():
+            all_hs, all_hs_len = model(wav[None], torch.tensor([len(wav)]))
+        print(f"{'layer':>5}  {'frames':>6}  {'dim':>4}  {'stride':>9}  {'mean':>8}  {'std':>8}")
+        for index, (hs, hs_len) in enumerate(zip(all_hs, all_hs_len)):
+            stride_ms = 1000 * model.downsample_rates[index] / rate
+            print(f"{index:>5}  {int(hs_len[0]):>6}  {hs.shape[-1]:>4}  {stride_ms:>6.1f} ms  "
+                  f"{hs.mean().item():>8.4f}  {hs.std().item():>8.4f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s3prl-hf", description="S3PRL upstreams as Hugging Face models")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list upstream names")
+    p.add_argument("pattern", nargs="?", default=None, help="shell-style pattern, e.g. 'hubert*'")
+    p.add_argument("--family", default=None, help="only this family")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="describe one upstream")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("convert", help="convert an original checkpoint into a Hugging Face folder")
+    p.add_argument("--name", required=True, help="S3PRL name the checkpoint belongs to, e.g. hubert_base")
+    p.add_argument("--checkpoint", required=True, help="original checkpoint file (S3PRL or fairseq format)")
+    p.add_argument("--output", required=True, help="folder to create")
+    p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("demo", help="offline demo: convert a bundled checkpoint and extract every layer")
+    p.add_argument("--output", default=None, help="keep the converted folder here")
+    p.add_argument("--force", action="store_true", help="replace --output if it exists")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `s3prl-hf`; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (registry.UnknownUpstreamError, NotImplementedError, FileExistsError, FileNotFoundError,
+            CheckpointFormatError, ValueError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"s3prl-hf {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

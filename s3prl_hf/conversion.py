@@ -1,0 +1,201 @@
+"""Helpers shared by every family's converter: safe reading of original checkpoints and key renaming.
+
+Original checkpoints are pickles. They are read with `torch.load(weights_only=True)`; the few foreign
+classes a known format pickles (fairseq's `Dictionary`, numpy scalars in fairseq's training state) are
+mapped to inert stand-ins that only keep their state, so no code from the file ever runs. Any other class
+stops the conversion with an error that names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+# Globals that known original formats pickle and whose content no converter needs beyond their state.
+# Prefix match on the fully qualified name.
+INERT_GLOBAL_PREFIXES = (
+    "fairseq.",  # fairseq.data.dictionary.Dictionary in HuBERT's task_state, fairseq criterions' state
+    "numpy.core.multiarray.scalar",  # fairseq's extra_state / best checkpoint metrics
+    "numpy._core.multiarray.scalar",
+    "numpy.dtype",
+    "numpy.dtypes.",
+)
+
+
+class CheckpointFormatError(ValueError):
+    """The file is not a checkpoint of the format (or family) the converter was asked to read."""
+
+
+class InertObject:
+    """Stand-in for a pickled class: records constructor arguments and state, runs nothing."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+        else:
+            self.state = state
+
+
+def _inert_class(qualified_name: str) -> type:
+    module, _, name = qualified_name.rpartition(".")
+    return type(name, (InertObject,), {"__module__": module, "__qualname__": name})
+
+
+def file_sha256(path: str | Path, chunk_size: int = 1 << 24) -> str:
+    """Return the hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_original_checkpoint(path: str | Path) -> dict:
+    """Read an original (pickled) checkpoint without running any code from it.
+
+    Args:
+        path: A `torch.save` file (zip or legacy format), with or without an extension.
+
+    Returns:
+        The top-level dict of the checkpoint, tensors on CPU.
+
+    Raises:
+        FileNotFoundError: `path` does not exist or is not a file.
+        CheckpointFormatError: the file is not a readable PyTorch checkpoint, or it pickles a class that no
+            known format uses.
+
+    Example:
+        >>> state = load_original_checkpoint("hubert_base_ls960.pt")  # doctest: +SKIP
+        >>> sorted(state)  # doctest: +SKIP
+        ['dictionaries_symbols', 'model_cfg', 'model_weight', 'task_cfg']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:
+        # Legacy (non-zip) files cannot be scanned in advance; the weights_only load below still vets them.
+        unsafe = []
+    allowed = [argparse.Namespace]
+    for name in unsafe:
+        if name.startswith(INERT_GLOBAL_PREFIXES):
+            allowed.append((_inert_class(name), name))
+        elif name != "argparse.Namespace":
+            raise CheckpointFormatError(
+                f"{path} pickles {name!r}, which no supported checkpoint format contains; refusing to "
+                f"unpickle it. Is this an original S3PRL/fairseq upstream checkpoint?")
+    try:
+        with torch.serialization.safe_globals(allowed):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointFormatError(f"{path} cannot be read safely: {error}") from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise CheckpointFormatError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): "
+                                    f"{error}") from error
+    if not isinstance(state, Mapping):
+        raise CheckpointFormatError(f"{path} holds a {type(state).__name__}, expected a dict checkpoint")
+    return dict(state)
+
+
+def namespace_to_dict(value) -> dict:
+    """Return the attributes of an argparse Namespace (or an inert stand-in), or a dict unchanged."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (argparse.Namespace, InertObject)):
+        return {k: v for k, v in vars(value).items() if k not in ("args", "kwargs")}
+    raise CheckpointFormatError(f"expected a config dict or argparse.Namespace, got {type(value).__name__}")
+
+
+def parse_conv_layers(spec: str) -> list[tuple[int, int, int]]:
+    """Evaluate fairseq's `conv_feature_layers` string without `eval`.
+
+    Only list/tuple displays of integers combined with `+` and `*` are accepted.
+
+    Example:
+        >>> parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 2")
+        [(512, 10, 5), (512, 3, 2), (512, 3, 2)]
+    """
+
+    def evaluate(node):
+        if isinstance(node, ast.Expression):
+            return evaluate(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.Tuple):
+            return tuple(evaluate(e) for e in node.elts)
+        if isinstance(node, ast.List):
+            return [evaluate(e) for e in node.elts]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+            left, right = evaluate(node.left), evaluate(node.right)
+            return left + right if isinstance(node.op, ast.Add) else left * right
+        raise CheckpointFormatError(f"unsupported expression in conv_feature_layers {spec!r}")
+
+    try:
+        layers = evaluate(ast.parse(spec, mode="eval"))
+    except (SyntaxError, TypeError) as error:
+        raise CheckpointFormatError(f"cannot parse conv_feature_layers {spec!r}: {error}") from error
+    if not isinstance(layers, list) or not layers or not all(
+            isinstance(layer, tuple) and len(layer) == 3 and all(isinstance(v, int) and v > 0 for v in layer)
+            for layer in layers):
+        raise CheckpointFormatError(f"conv_feature_layers {spec!r} is not a list of (dim, kernel, stride)")
+    return layers
+
+
+def rename_state_dict(state_dict: Mapping[str, torch.Tensor],
+                      key_map: Mapping[str, str | None]) -> dict[str, torch.Tensor]:
+    """Rename original keys with an ordered regex table; a `None` target drops the key on purpose.
+
+    Raises:
+        CheckpointFormatError: some keys match no rule (listed in the message).
+    """
+    rules = [(re.compile(pattern), target) for pattern, target in key_map.items()]
+    renamed, unknown = {}, []
+    for key, tensor in state_dict.items():
+        for pattern, target in rules:
+            if pattern.search(key):
+                if target is not None:
+                    renamed[pattern.sub(target, key)] = tensor
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise CheckpointFormatError(f"{len(unknown)} weights of the checkpoint are not understood: "
+                                    f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}")
+    return renamed
+
+
+def load_exact_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Load weights that must match the model's keys and shapes exactly (no missing, extra or reshaped key).
+
+    The model may live on the meta device; tensors are assigned, not copied.
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    reshaped = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
+                for k in expected if k in state_dict and state_dict[k].shape != expected[k].shape]
+    problems = []
+    if missing:
+        problems.append(f"missing from the checkpoint: {', '.join(missing[:10])}")
+    if unexpected:
+        problems.append(f"not used by the model: {', '.join(unexpected[:10])}")
+    if reshaped:
+        problems.append(f"shape mismatch: {'; '.join(reshaped[:10])}")
+    if problems:
+        raise CheckpointFormatError("the checkpoint's weights do not fit the architecture its config "
+                                    "describes (" + "; ".join(problems) + ")")
+    dtype = next(iter(expected.values())).dtype if expected else torch.float32
+    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()},
+                          strict=True, assign=True)

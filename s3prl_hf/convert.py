@@ -1,0 +1,95 @@
+"""Turn an original checkpoint into a folder that `AutoUpstream.from_pretrained` loads.
+
+The folder holds `config.json`, `model.safetensors` and a `README.md` model card. It is written into a
+temporary sibling folder and renamed into place at the end, so a failed conversion leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from . import cards, registry
+from .auto import check_implemented
+from .conversion import file_sha256, load_original_checkpoint
+from .modeling_utils import UpstreamPreTrainedModel
+from .models.hubert.convert_hubert import convert_hubert
+
+logger = logging.getLogger(__name__)
+
+# family -> function(checkpoint dict) -> model. Adding a family = one row here.
+CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
+    "hubert": convert_hubert,
+}
+
+
+def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | os.PathLike, *,
+                       force: bool = False) -> Path:
+    """Convert an original S3PRL / fairseq checkpoint of upstream `name` into `output`.
+
+    Args:
+        name: S3PRL name or alias of the upstream the checkpoint belongs to (selects the converter).
+        checkpoint: Path of the original checkpoint file.
+        output: Folder to create.
+        force: Replace `output` if it already exists.
+
+    Returns:
+        The output folder.
+
+    Raises:
+        registry.UnknownUpstreamError: unknown name.
+        NotImplementedError: the name's family has no converter yet.
+        FileExistsError: `output` exists and `force` is False.
+        FileNotFoundError: the checkpoint does not exist.
+        s3prl_hf.conversion.CheckpointFormatError: the checkpoint is corrupt or of another format/family.
+
+    Example:
+        >>> convert_checkpoint("hubert_base", "hubert_base_ls960.pt", "converted/hubert_base")  # doctest: +SKIP
+        >>> AutoUpstream.from_pretrained("converted/hubert_base")  # doctest: +SKIP
+    """
+    spec = registry.get_spec(name)
+    check_implemented(spec)
+    output = Path(output)
+    if output.exists() and not force:
+        raise FileExistsError(f"{output} already exists; pass force=True (--force) to replace it")
+    checkpoint = Path(checkpoint)
+    logger.info("reading %s", checkpoint)
+    state = load_original_checkpoint(checkpoint)
+    model = CONVERTERS[spec.family](state)
+    del state
+    model.config.s3prl_name = spec.name
+    verify_forward(model)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    try:
+        model.save_pretrained(staging)
+        card = cards.render_card(spec, model.config, source_name=checkpoint.name,
+                                 source_sha256=file_sha256(checkpoint))
+        (staging / "README.md").write_text(card, encoding="utf-8")
+        if output.exists():
+            shutil.rmtree(output) if output.is_dir() else output.unlink()
+        os.replace(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output
+
+
+def verify_forward(model: UpstreamPreTrainedModel) -> None:
+    """Run a padded two-utterance batch and check the layer count and that every value is finite."""
+    generator = torch.Generator().manual_seed(0)
+    wavs = torch.randn(2, 16000, generator=generator) * 0.1
+    with torch.no_grad():
+        all_hs, _ = model(wavs, torch.tensor([16000, 11111]))
+    if len(all_hs) != model.num_layers:
+        raise RuntimeError(f"converted model returned {len(all_hs)} hidden states, config says {model.num_layers}")
+    for index, hs in enumerate(all_hs):
+        if not torch.isfinite(hs).all():
+            raise RuntimeError(f"converted model gives non-finite values in hidden state {index}")

@@ -1,0 +1,283 @@
+"""The forward contract shared by every upstream family.
+
+`UpstreamPreTrainedModel.forward` reproduces `s3prl.nn.S3PRLUpstream.forward` (s3prl 0.4.18,
+`s3prl/nn/upstream.py`) once for all families: input checks, the 0.05 s minimum padding, the per-layer
+length matching (truncate, or repeat the last frame), `ceil(len / stride)` output lengths and the optional
+hidden-state layer norm. A family only implements `_forward_hidden_states`, which returns S3PRL's hidden
+states for an already padded batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
+
+# S3PRLUpstream pads every batch whose longest utterance is shorter than this (s3prl/nn/upstream.py).
+MIN_SECONDS = 0.05
+
+
+@dataclass
+class UpstreamOutput(ModelOutput):
+    """All hidden states of an upstream and their valid lengths.
+
+    Unpacks like the tuple that `S3PRLUpstream` returns: `all_hs, all_hs_len = model(wavs, wavs_len)`.
+
+    Attributes:
+        hidden_states: One (B, T_l, D_l) tensor per layer, in S3PRL's order.
+        hidden_states_lengths: One (B,) LongTensor per layer: the valid frames of each utterance.
+    """
+
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    hidden_states_lengths: tuple[torch.Tensor, ...] | None = None
+
+    def __iter__(self):
+        # A plain ModelOutput iterates over its keys; S3PRL users unpack values.
+        return iter(self.to_tuple())
+
+    @property
+    def last_hidden_state(self) -> torch.Tensor:
+        """The last entry of `hidden_states`."""
+        return self.hidden_states[-1]
+
+
+@strict
+class UpstreamConfig(PreTrainedConfig):
+    """Fields shared by every upstream config.
+
+    Args:
+        sampling_rate: Sampling rate the model expects, in Hz.
+        normalize: Apply `layer_norm` over the feature dimension of every returned hidden state, as
+            `S3PRLUpstream(normalize=True)` does. Not part of the pretrained model; off by default.
+        s3prl_name: Canonical S3PRL name of the checkpoint this model was converted from, if any.
+    """
+
+    sampling_rate: int = 16000
+    normalize: bool = False
+    s3prl_name: str | None = None
+
+    @property
+    def num_layers(self) -> int:
+        """Number of hidden states the model returns."""
+        raise NotImplementedError
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """Feature dimension of each hidden state."""
+        raise NotImplementedError
+
+    @property
+    def downsample_rates(self) -> tuple[int, ...]:
+        """Input samples per output frame, for each hidden state."""
+        raise NotImplementedError
+
+
+class UpstreamPreTrainedModel(PreTrainedModel):
+    """Base class of every upstream model: S3PRL's forward semantics around a family's network.
+
+    Example:
+        >>> from s3prl_hf import AutoUpstream
+        >>> model = AutoUpstream.from_pretrained("hubert_base")  # doctest: +SKIP
+        >>> all_hs, all_hs_len = model(wavs, wavs_len)  # doctest: +SKIP
+    """
+
+    config_class = UpstreamConfig
+    main_input_name = "wavs"
+    input_modalities = "audio"
+
+    @property
+    def num_layers(self) -> int:
+        """Number of hidden states returned by `forward`."""
+        return self.config.num_layers
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """Feature dimension of each hidden state."""
+        return self.config.hidden_sizes
+
+    @property
+    def downsample_rates(self) -> tuple[int, ...]:
+        """Input samples per output frame, for each hidden state."""
+        return self.config.downsample_rates
+
+    @property
+    def sampling_rate(self) -> int:
+        """Sampling rate of the expected input, in Hz."""
+        return self.config.sampling_rate
+
+    def _forward_hidden_states(
+        self, wavs: torch.Tensor, wavs_len: torch.LongTensor, num_hidden_states: int
+    ) -> list[torch.Tensor]:
+        """Return the first `num_hidden_states` of S3PRL's hidden states for a padded batch.
+
+        Args:
+            wavs: (B, T) float waveforms, zero after each utterance's length; T == max(wavs_len).
+            wavs_len: (B,) valid samples per utterance.
+            num_hidden_states: How many hidden states are needed (the rest need not be computed).
+        """
+        raise NotImplementedError
+
+    def forward(
+        self,
+        wavs: torch.Tensor | Sequence[torch.Tensor],
+        wavs_len: torch.Tensor | Sequence[int] | None = None,
+        layers: Sequence[int] | None = None,
+        normalize: bool | None = None,
+    ) -> UpstreamOutput:
+        """Extract hidden states exactly as `S3PRLUpstream.forward` does.
+
+        Args:
+            wavs: (B, T) or (B, T, 1) float waveforms at `sampling_rate`, or a list of 1-D tensors.
+            wavs_len: (B,) valid samples per utterance; all of T when omitted.
+            layers: Indices of the hidden states to return (negative counts from the end); all by default.
+                Layers after the deepest one requested are not computed.
+            normalize: Layer-norm each hidden state over its features; defaults to `config.normalize`.
+
+        Returns:
+            UpstreamOutput with `hidden_states` and `hidden_states_lengths`.
+
+        Example:
+            >>> wavs = torch.randn(2, 32000)
+            >>> all_hs, all_hs_len = model(wavs, torch.tensor([16000, 32000]))  # doctest: +SKIP
+        """
+        wavs, wavs_len = _check_inputs(wavs, wavs_len)
+        wavs = wavs.to(self.device)
+        wavs_len = wavs_len.to(self.device)
+        selected = _check_layers(layers, self.num_layers)
+        normalize = self.config.normalize if normalize is None else normalize
+
+        # S3PRL unpads and re-pads to the longest utterance, so group norms see exactly that length and
+        # zeros after each utterance, whatever the caller's padding held.
+        original_wavs_len = wavs_len
+        max_len = int(wavs_len.max())
+        wavs = _zero_padding(wavs[:, :max_len], wavs_len)
+        min_samples = int(MIN_SECONDS * self.sampling_rate)
+        if max_len < min_samples:
+            # S3PRL adds the padding to every utterance's length, so the model sees the zeros as signal.
+            pad = min_samples - max_len
+            wavs = F.pad(wavs, (0, pad))
+            wavs_len = wavs_len + pad
+            max_len = min_samples
+
+        hidden_states = self._forward_hidden_states(wavs, wavs_len, max(selected) + 1)
+        if len(hidden_states) < max(selected) + 1:
+            raise RuntimeError(f"{type(self).__name__} returned {len(hidden_states)} hidden states, "
+                               f"expected at least {max(selected) + 1}")
+
+        all_hs, all_lens = [], []
+        for index in selected:
+            stride = self.downsample_rates[index]
+            hs = _match_length(hidden_states[index], -(-max_len // stride))
+            hs_len = torch.div(original_wavs_len - 1, stride, rounding_mode="floor") + 1
+            hs = hs[:, : int(hs_len.max())]
+            if normalize:
+                hs = F.layer_norm(hs, hs.shape[-1:])
+            all_hs.append(hs)
+            all_lens.append(hs_len)
+        return UpstreamOutput(hidden_states=tuple(all_hs), hidden_states_lengths=tuple(all_lens))
+
+
+def _check_inputs(wavs, wavs_len) -> tuple[torch.Tensor, torch.LongTensor]:
+    """Validate and normalise forward inputs to a (B, T) float tensor and (B,) int64 lengths."""
+    if isinstance(wavs, (list, tuple)):
+        if len(wavs) == 0:
+            raise ValueError("wavs is an empty list: expected at least one 1-D waveform")
+        items = [torch.as_tensor(w) for w in wavs]
+        for i, w in enumerate(items):
+            if w.dim() == 2 and w.shape[-1] == 1:
+                items[i] = w = w[:, 0]
+            if w.dim() != 1:
+                raise ValueError(f"wavs[{i}] has shape {tuple(w.shape)}: each waveform in a list must be 1-D (T,)")
+        list_len = torch.tensor([w.shape[0] for w in items], dtype=torch.long)
+        if wavs_len is not None and not torch.equal(torch.as_tensor(wavs_len).long().cpu(), list_len):
+            raise ValueError(f"wavs_len {torch.as_tensor(wavs_len).tolist()} disagrees with the lengths of the "
+                             f"listed waveforms {list_len.tolist()}; omit wavs_len when passing a list")
+        _check_dtype(items[0])
+        wavs = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)
+        wavs_len = list_len
+    else:
+        wavs = torch.as_tensor(wavs)
+        if wavs.dim() == 3 and wavs.shape[-1] == 1:
+            wavs = wavs[..., 0]
+        if wavs.dim() != 2:
+            hint = " (a single utterance: pass wavs[None])" if wavs.dim() == 1 else ""
+            raise ValueError(f"wavs has shape {tuple(wavs.shape)}: expected (batch, samples) or "
+                             f"(batch, samples, 1){hint}")
+        _check_dtype(wavs)
+    batch, samples = wavs.shape
+    if batch == 0 or samples == 0:
+        raise ValueError(f"wavs has shape {tuple(wavs.shape)}: the batch and the waveforms must not be empty")
+    if wavs_len is None:
+        wavs_len = torch.full((batch,), samples, dtype=torch.long)
+    wavs_len = torch.as_tensor(wavs_len, device=wavs.device)
+    if wavs_len.is_floating_point() or wavs_len.dtype == torch.bool:
+        raise ValueError(f"wavs_len has dtype {wavs_len.dtype}: expected integer sample counts")
+    wavs_len = wavs_len.long()
+    if wavs_len.shape != (batch,):
+        raise ValueError(f"wavs_len has shape {tuple(wavs_len.shape)}: expected ({batch},), one length per "
+                         f"waveform in the batch")
+    if int(wavs_len.min()) < 1 or int(wavs_len.max()) > samples:
+        raise ValueError(f"wavs_len {wavs_len.tolist()} out of range: each length must be in [1, {samples}] "
+                         f"(the padded number of samples)")
+    if not torch.isfinite(wavs).all():
+        raise ValueError("wavs contains NaN or infinite values")
+    return wavs, wavs_len
+
+
+def _check_dtype(wav: torch.Tensor) -> None:
+    if not wav.is_floating_point():
+        raise ValueError(f"wavs has dtype {wav.dtype}: expected float samples in [-1, 1]; scale integer PCM "
+                         f"first, e.g. wavs.float() / 32768 for int16")
+
+
+def _check_layers(layers: Sequence[int] | None, num_layers: int) -> list[int]:
+    """Turn a layer selection into non-negative indices, all layers by default."""
+    if layers is None:
+        return list(range(num_layers))
+    if isinstance(layers, int):
+        layers = [layers]
+    selected = []
+    for layer in layers:
+        if not isinstance(layer, int) or isinstance(layer, bool) or not -num_layers <= layer < num_layers:
+            raise ValueError(f"layers={list(layers)}: each entry must be an int in "
+                             f"[{-num_layers}, {num_layers - 1}] for this {num_layers}-layer upstream")
+        selected.append(layer % num_layers)
+    if not selected:
+        raise ValueError("layers is empty: select at least one hidden state, or pass None for all")
+    return selected
+
+
+def _zero_padding(wavs: torch.Tensor, wavs_len: torch.Tensor) -> torch.Tensor:
+    """Zero every sample past each utterance's length, as S3PRL's unpad + pad_sequence does."""
+    valid = torch.arange(wavs.shape[1], device=wavs.device)[None, :] < wavs_len[:, None]
+    return wavs.masked_fill(~valid, 0.0)
+
+
+def _match_length(hs: torch.Tensor, target_len: int) -> torch.Tensor:
+    """Truncate, or repeat the last frame, to `target_len` frames (`S3PRLUpstream._match_length`)."""
+    length = hs.shape[1]
+    if length > target_len:
+        if length // target_len != 1:
+            raise RuntimeError(f"hidden state has {length} frames, over twice the expected {target_len}")
+        return hs[:, :target_len]
+    if length < target_len:
+        if target_len // length != 1:
+            raise RuntimeError(f"hidden state has {length} frames, under half the expected {target_len}")
+        return torch.cat([hs, hs[:, -1:].expand(-1, target_len - length, -1)], dim=1)
+    return hs
+
+
+def normalize_waveforms(wavs: torch.Tensor, wavs_len: torch.Tensor) -> torch.Tensor:
+    """Standardise each utterance over its valid samples: `F.layer_norm(wav, wav.shape)` in S3PRL's experts.
+
+    Padding stays zero. Computed per utterance with the same op as S3PRL so the numbers match bit for bit.
+    """
+    out = torch.zeros_like(wavs)
+    for i, length in enumerate(wavs_len.tolist()):
+        out[i, :length] = F.layer_norm(wavs[i, :length], (length,))
+    return out
