@@ -87,9 +87,17 @@ def _front_matter(spec: registry.UpstreamSpec) -> str:
 
 
 def _layer_table(config: UpstreamConfig) -> list[str]:
-    rows = ["| hidden state | dim | stride (samples) | frame shift |", "|---:|---:|---:|---:|"]
-    for index, (dim, stride) in enumerate(zip(config.hidden_sizes, config.downsample_rates)):
-        rows.append(f"| {index} | {dim} | {stride} | {1000 * stride / config.sampling_rate:g} ms |")
+    """One row per run of hidden states that share dim and stride."""
+    rows = ["| hidden states | dim | stride (samples) | frame shift |", "|---|---:|---:|---:|"]
+    shapes = list(zip(config.hidden_sizes, config.downsample_rates))
+    start = 0
+    for index in range(1, len(shapes) + 1):
+        if index == len(shapes) or shapes[index] != shapes[start]:
+            dim, stride = shapes[start]
+            span = f"{start}" if index - 1 == start else f"{start} to {index - 1}"
+            rows.append(f"| {span} | {dim} | {stride} | {1000 * stride / config.sampling_rate:g} ms |")
+            start = index
+    rows.append(f"\n{config.num_layers} hidden states in all.")
     return rows
 
 
@@ -145,7 +153,8 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
     if spec.aliases:
         out.append(f"- Aliases (resolved as S3PRL 0.4.18's hub code does): {', '.join(f'`{a}`' for a in spec.aliases)}")
     out.append(f"- Method: {method.section or method.title}")
-    out.append(f"- Pretraining data: {spec.pretraining_data}")
+    if spec.pretraining_data not in {value for _, value in spec.details}:
+        out.append(f"- Pretraining data: {spec.pretraining_data}")
     out += [f"- {key}: {value}" for key, value in spec.details]
     if spec.notes:
         out += ["", spec.notes]

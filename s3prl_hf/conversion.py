@@ -83,27 +83,28 @@ def load_original_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
-    try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception:
-        # Legacy (non-zip) files cannot be scanned in advance; the weights_only load below still vets them.
-        unsafe = []
-    allowed = [argparse.Namespace]
-    for name in unsafe:
-        if name.startswith(INERT_GLOBAL_PREFIXES):
+    allowed: list = [argparse.Namespace]
+    # torch names the first global it refuses; allow the inert ones one by one and retry. This works for
+    # zip and legacy (non-zip) files alike.
+    for _ in range(32):
+        try:
+            with torch.serialization.safe_globals(allowed):
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            break
+        except pickle.UnpicklingError as error:
+            match = re.search(r"GLOBAL ([\w.]+)", str(error))
+            name = match.group(1) if match else None
+            if name is None or not name.startswith(INERT_GLOBAL_PREFIXES):
+                what = f"pickles {name!r}, which" if name else "holds an object that"
+                raise CheckpointFormatError(
+                    f"{path} {what} no supported checkpoint format contains; refusing to unpickle it. Is "
+                    f"this an original S3PRL/fairseq upstream checkpoint?") from None
             allowed.append((_inert_class(name), name))
-        elif name != "argparse.Namespace":
-            raise CheckpointFormatError(
-                f"{path} pickles {name!r}, which no supported checkpoint format contains; refusing to "
-                f"unpickle it. Is this an original S3PRL/fairseq upstream checkpoint?")
-    try:
-        with torch.serialization.safe_globals(allowed):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointFormatError(f"{path} cannot be read safely: {error}") from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        raise CheckpointFormatError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): "
-                                    f"{error}") from error
+        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+            raise CheckpointFormatError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): "
+                                        f"{error}") from error
+    else:
+        raise CheckpointFormatError(f"{path} pickles too many foreign classes to be an upstream checkpoint")
     if not isinstance(state, Mapping):
         raise CheckpointFormatError(f"{path} holds a {type(state).__name__}, expected a dict checkpoint")
     return dict(state)

@@ -1,0 +1,54 @@
+"""Shared test helpers: the S3PRL parity fixtures under tests/fixtures/ and their converted folders."""
+
+import json
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_dirs() -> list[Path]:
+    """Every fixture folder made by conversion/reference/make_fixtures.py (one with a meta.json)."""
+    return sorted(p.parent for p in FIXTURES.glob("*/meta.json"))
+
+
+def fixture_meta(folder: Path) -> dict:
+    return json.loads((folder / "meta.json").read_text())
+
+
+def load_cases(folder: Path) -> dict[str, dict]:
+    """{case: {"wavs", "wavs_len", "hs": [...], "hs_len": [...]}} from a fixture's expected.safetensors."""
+    tensors = load_file(folder / "expected.safetensors")
+    cases: dict[str, dict] = {}
+    for key, value in tensors.items():
+        case, _, field = key.partition(".")
+        entry = cases.setdefault(case, {"hs": {}, "hs_len": {}})
+        if field.startswith(("hs.", "hs_len.")):
+            kind, _, index = field.partition(".")
+            entry[kind][int(index)] = value
+        else:
+            entry[field] = value
+    for entry in cases.values():
+        entry["hs"] = [entry["hs"][i] for i in sorted(entry["hs"])]
+        entry["hs_len"] = [entry["hs_len"][i] for i in sorted(entry["hs_len"])]
+    return cases
+
+
+@pytest.fixture(scope="session")
+def converted_fixture(tmp_path_factory):
+    """Convert a fixture's original checkpoint once per session: converted_fixture(folder, source) -> dir."""
+    from s3prl_hf.convert import convert_checkpoint
+
+    made: dict[tuple[str, str], Path] = {}
+
+    def convert(folder: Path, source: str = "original_s3prl.pt") -> Path:
+        key = (folder.name, source)
+        if key not in made:
+            output = tmp_path_factory.mktemp("converted") / f"{folder.name}-{Path(source).stem}"
+            convert_checkpoint(fixture_meta(folder)["registry_name"], folder / source, output)
+            made[key] = output
+        return made[key]
+
+    return convert

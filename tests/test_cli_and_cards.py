@@ -1,0 +1,71 @@
+"""The `s3prl-hf` command line and the committed model cards."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+from s3prl_hf import cards, registry
+from s3prl_hf.cli import main
+
+REPO = Path(__file__).parents[1]
+
+
+def test_list_info_and_pattern(capsys):
+    assert main(["list", "hubert*"]) == 0
+    out = capsys.readouterr().out
+    assert "hubert_base" in out and "available" in out and "wavlm" not in out
+    assert main(["info", "hubert"]) == 0
+    out = capsys.readouterr().out
+    assert "hubert_base" in out and "13 hidden states" in out and "@article{hsu2021hubert" in out
+    assert main(["list", "--family", "wavlm"]) == 0
+    assert "planned" in capsys.readouterr().out
+
+
+def test_errors_exit_2_with_a_message(capsys, tmp_path):
+    assert main(["info", "huburt"]) == 2
+    assert "Did you mean" in capsys.readouterr().err
+    assert main(["convert", "--name", "hubert_base", "--checkpoint", str(tmp_path / "x.pt"),
+                 "--output", str(tmp_path / "out")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_command_writes_a_loadable_folder(tmp_path, capsys):
+    output = tmp_path / "converted"
+    args = ["convert", "--name", "hubert_large_ll60k", "--checkpoint",
+            str(FIXTURES / "hubert_large_like" / "original_fairseq.pt"), "--output", str(output)]
+    assert main(args) == 0
+    assert (output / "model.safetensors").exists()
+    assert main(args) == 2 and "already exists" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0
+
+
+def test_demo_runs_offline_in_a_fresh_interpreter(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "s3prl_hf.cli", "demo"], capture_output=True, text=True,
+                            timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 3  # the demo checkpoint has 2 transformer layers -> 3 hidden states
+    assert all(int(row[1]) == 213 for row in rows)  # ceil(68084 samples / 320)
+
+
+@pytest.mark.parametrize("spec", registry.UPSTREAMS, ids=lambda s: s.name)
+def test_committed_model_cards_are_up_to_date(spec):
+    path = REPO / "model_cards" / f"{spec.name}.md"
+    assert path.exists(), f"missing card: run `python -m s3prl_hf.cards model_cards`"
+    assert path.read_text() == cards.render_card(spec), f"stale card {path.name}: run `python -m s3prl_hf.cards model_cards`"
+
+
+def test_no_card_without_registry_entry():
+    names = {spec.name for spec in registry.UPSTREAMS}
+    extra = [p.name for p in (REPO / "model_cards").glob("*.md") if p.stem not in names and p.name != "README.md"]
+    assert not extra
+
+
+def test_demo_checkpoint_is_the_s3prl_made_fixture():
+    demo = REPO / "s3prl_hf" / "demo" / "hubert_demo.pt"
+    assert demo.read_bytes() == (FIXTURES / "hubert_base_like" / "original_s3prl.pt").read_bytes(), \
+        "run conversion/make_demo_assets.sh"

@@ -1,0 +1,130 @@
+"""Converter and AutoUpstream behaviour on good and bad input: clear errors, nothing half-written."""
+
+import argparse
+
+import pytest
+import torch
+
+from conftest import FIXTURES
+from s3prl_hf import AutoUpstream, convert_checkpoint, reference_config
+from s3prl_hf.auto import FAMILY_CLASSES
+from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint, parse_conv_layers
+from s3prl_hf.registry import UPSTREAMS, UnknownUpstreamError
+
+BASE = FIXTURES / "hubert_base_like"
+
+
+def hosted_checkpoint() -> dict:
+    return load_original_checkpoint(BASE / "original_s3prl.pt")
+
+
+def save(tmp_path, state) -> str:
+    path = tmp_path / "source.pt"
+    torch.save(state, path)
+    return path
+
+
+def test_converted_folder_has_config_weights_and_card(converted_fixture):
+    folder = converted_fixture(BASE)
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (folder / "README.md").read_text()
+    assert "library_name: s3prl_hf" in card and "sha256" in card and "@article{hsu2021hubert" in card
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, converted_fixture):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="force"):
+        convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", output)
+    assert (output / "keep.txt").read_text() == "mine"
+    convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", output, force=True)
+    assert not (output / "keep.txt").exists() and (output / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda s: {k: v for k, v in s.items() if k != "dictionaries_symbols"}, "another family"),
+    (lambda s: {**s, "model_weight": {**s["model_weight"], "encoder.extra.weight": torch.zeros(2)}},
+     "not understood"),
+    (lambda s: {**s, "model_weight": {k: v for k, v in s["model_weight"].items() if "fc1.bias" not in k}},
+     "missing from the checkpoint"),
+    (lambda s: {**s, "model_cfg": {**s["model_cfg"], "encoder_layers": 5}}, "missing from the checkpoint"),
+    (lambda s: {**s, "model_cfg": {**s["model_cfg"], "encoder_embed_dim": 40}}, "shape mismatch"),
+    (lambda s: {**s, "model_cfg": {**s["model_cfg"], "layer_type": "conformer"}}, "layer_type"),
+    (lambda s: {**s, "model_cfg": {**s["model_cfg"], "_name": "wav2vec2"}}, "not HuBERT"),
+    (lambda s: {**s, "model_cfg": {**s["model_cfg"], "conv_feature_layers": "__import__('os')"}}, "unsupported"),
+    (lambda s: {"cfg": {"encoder_layers": 2}, "model": s["model_weight"]}, "WavLM"),
+    (lambda s: {"weights": s["model_weight"]}, "unrecognised checkpoint layout"),
+])
+def test_wrong_or_damaged_checkpoint_is_rejected_and_nothing_written(tmp_path, damage, message):
+    source = save(tmp_path, damage(hosted_checkpoint()))
+    with pytest.raises(CheckpointFormatError, match=message):
+        convert_checkpoint("hubert_base", source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["source.pt"]
+
+
+def test_corrupt_and_missing_files(tmp_path):
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((BASE / "original_s3prl.pt").read_bytes()[:5000])
+    with pytest.raises(CheckpointFormatError, match="truncated or corrupt"):
+        convert_checkpoint("hubert_base", truncated, tmp_path / "out")
+    with pytest.raises(FileNotFoundError):
+        convert_checkpoint("hubert_base", tmp_path / "nope.pt", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_checkpoint_pickling_foreign_code_is_refused(tmp_path):
+    source = save(tmp_path, {**hosted_checkpoint(), "extra": argparse.ArgumentParser})
+    with pytest.raises(CheckpointFormatError, match="argparse.ArgumentParser"):
+        convert_checkpoint("hubert_base", source, tmp_path / "out")
+
+
+def test_unknown_and_unimplemented_names(tmp_path):
+    with pytest.raises(UnknownUpstreamError, match="hubert_base"):
+        convert_checkpoint("huburt_base", BASE / "original_s3prl.pt", tmp_path / "out")
+    with pytest.raises(UnknownUpstreamError):
+        AutoUpstream.from_pretrained("huburt_base")
+    unimplemented = next(spec for spec in UPSTREAMS if spec.family not in FAMILY_CLASSES)
+    with pytest.raises(NotImplementedError, match=unimplemented.family):
+        AutoUpstream.from_pretrained(unimplemented.name)
+    with pytest.raises(FileNotFoundError):
+        AutoUpstream.from_pretrained("./no/such/folder")
+
+
+def test_auto_upstream_passes_config_and_dtype_options(converted_fixture):
+    folder = converted_fixture(BASE)
+    model = AutoUpstream.from_pretrained(folder, normalize=True, dtype=torch.bfloat16)
+    assert model.config.normalize and model.dtype == torch.bfloat16 and not model.training
+    all_hs, _ = model(torch.randn(1, 4000))
+    assert all_hs[0].dtype == torch.bfloat16 and torch.isfinite(all_hs[-1].float()).all()
+    with pytest.raises(TypeError, match="no_such_option"):
+        AutoUpstream.from_pretrained(folder, no_such_option=1)
+
+
+def test_conv_layer_strings_are_parsed_without_eval():
+    assert parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2")[-1] == (512, 2, 2)
+    with pytest.raises(CheckpointFormatError):
+        parse_conv_layers("[(1, 2)]")
+
+
+# Published sizes of the released models, from the HuBERT paper (arXiv:2106.07447, Table 1: BASE 95M,
+# LARGE 317M). The paper counts the pretraining heads (final_proj, label embeddings), which S3PRL's hidden
+# states do not use, so the counts agree within 1%.
+PUBLISHED_PARAMETERS = {"hubert_base": 95e6, "hubert_large_ll60k": 317e6, "hubert_base_robust_mgr": 95e6}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMETERS))
+def test_real_configs_build_on_meta_with_published_parameter_counts(name):
+    config = reference_config(name)
+    model_class = FAMILY_CLASSES["hubert"][1]
+    with torch.device("meta"):
+        model = model_class(config)
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - PUBLISHED_PARAMETERS[name]) / PUBLISHED_PARAMETERS[name] < 0.01, count
+
+
+def test_every_implemented_canonical_name_has_a_reference_config():
+    for spec in UPSTREAMS:
+        if spec.family in FAMILY_CLASSES:
+            assert reference_config(spec.name) is not None, spec.name
