@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import wave
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
+    except BrokenPipeError:  # `s3prl-hf list | head`: the reader left, nothing to report
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except (registry.UnknownUpstreamError, NotImplementedError, FileExistsError, FileNotFoundError,
             CheckpointFormatError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

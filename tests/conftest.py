@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,9 +31,14 @@ def load_cases(folder: Path) -> dict[str, dict]:
             entry[kind][int(index)] = value
         else:
             entry[field] = value
-    for entry in cases.values():
+    meta_cases = fixture_meta(folder)["cases"]
+    for case, entry in cases.items():
         entry["hs"] = [entry["hs"][i] for i in sorted(entry["hs"])]
         entry["hs_len"] = [entry["hs_len"][i] for i in sorted(entry["hs_len"])]
+        source = cases[meta_cases[case].get("inputs_from", case)]
+        # Inputs are stored once, as 16-bit PCM; S3PRL received exactly wavs_int16 / 32768 in float32.
+        entry["wavs"] = source["wavs_int16"].to(torch.float32) / 32768
+        entry["wavs_len"] = source["wavs_len"]
     return cases
 
 
@@ -47,7 +53,7 @@ def converted_fixture(tmp_path_factory):
         key = (folder.name, source)
         if key not in made:
             output = tmp_path_factory.mktemp("converted") / f"{folder.name}-{Path(source).stem}"
-            convert_checkpoint(fixture_meta(folder)["registry_name"], folder / source, output)
+            convert_checkpoint(fixture_meta(folder)["imitates"], folder / source, output)
             made[key] = output
         return made[key]
 
