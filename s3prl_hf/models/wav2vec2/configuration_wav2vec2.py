@@ -1,0 +1,103 @@
+"""Configuration of the wav2vec 2.0 family, the base of every fairseq wav2vec2-style upstream (HuBERT, ...)."""
+
+from __future__ import annotations
+
+import math
+
+from huggingface_hub.dataclasses import strict
+
+from ...modeling_utils import UpstreamConfig
+
+
+@strict
+class S3prlWav2Vec2Config(UpstreamConfig):
+    """Architecture of a wav2vec 2.0-style upstream, with transformers' `Wav2Vec2Config` / `HubertConfig` names.
+
+    The field names are those of `transformers.HubertConfig`, so transformers' HuBERT modules can be built
+    from this config directly; only the fields that change the forward pass are kept.
+
+    Args:
+        hidden_size: Transformer width (fairseq `encoder_embed_dim`).
+        num_hidden_layers: Transformer layers (`encoder_layers`).
+        num_attention_heads: Attention heads (`encoder_attention_heads`).
+        intermediate_size: Feed-forward width (`encoder_ffn_embed_dim`).
+        hidden_act: Feed-forward activation (`activation_fn`, in transformers' naming).
+        hidden_dropout: Dropout after attention and feed-forward (`dropout`).
+        activation_dropout: Dropout inside the feed-forward (`activation_dropout`).
+        attention_dropout: Dropout on attention weights (`attention_dropout`).
+        feat_proj_dropout: Dropout after the feature projection (`dropout_input`).
+        layer_norm_eps: Epsilon of every LayerNorm (fairseq uses 1e-5).
+        feat_extract_norm: "group" (GroupNorm in the first conv only, fairseq `extractor_mode=default`) or
+            "layer" (LayerNorm in every conv, `extractor_mode=layer_norm`).
+        feat_extract_activation: Activation of the conv feature extractor and positional conv (always GELU in
+            fairseq).
+        conv_dim: Output channels of each conv layer (`conv_feature_layers`).
+        conv_kernel: Kernel size of each conv layer.
+        conv_stride: Stride of each conv layer.
+        conv_bias: Whether the conv layers have a bias.
+        num_conv_pos_embeddings: Kernel size of the positional conv (`conv_pos`).
+        num_conv_pos_embedding_groups: Groups of the positional conv (`conv_pos_groups`).
+        do_stable_layer_norm: Pre-LN transformer with a final LayerNorm (`layer_norm_first`).
+        normalize_waveform: Standardise each utterance before the model (`task_cfg.normalize`).
+        initializer_range: Std of the normal init of freshly built (not loaded) weights.
+
+    Example:
+        >>> config = S3prlWav2Vec2Config(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
+        ...                            intermediate_size=64)
+        >>> config.num_layers, config.downsample_rates[0]
+        (3, 320)
+    """
+
+    model_type = "s3prl_wav2vec2"
+
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout: float | int = 0.1
+    activation_dropout: float | int = 0.0
+    attention_dropout: float | int = 0.1
+    feat_proj_dropout: float | int = 0.0
+    layer_norm_eps: float = 1e-5
+    feat_extract_norm: str = "group"
+    feat_extract_activation: str = "gelu"
+    conv_dim: list[int] | tuple[int, ...] = (512, 512, 512, 512, 512, 512, 512)
+    conv_kernel: list[int] | tuple[int, ...] = (10, 3, 3, 3, 3, 2, 2)
+    conv_stride: list[int] | tuple[int, ...] = (5, 2, 2, 2, 2, 2, 2)
+    conv_bias: bool = False
+    num_conv_pos_embeddings: int = 128
+    num_conv_pos_embedding_groups: int = 16
+    do_stable_layer_norm: bool = False
+    normalize_waveform: bool = False
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        self.num_feat_extract_layers = len(self.conv_dim)
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        """Reject inconsistent shapes before any module is built."""
+        if not len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride) > 0:
+            raise ValueError(f"conv_dim, conv_kernel and conv_stride must have the same non-zero length, got "
+                             f"{len(self.conv_dim)}, {len(self.conv_kernel)} and {len(self.conv_stride)}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
+                             f"{self.num_attention_heads}")
+        if self.feat_extract_norm not in ("group", "layer"):
+            raise ValueError(f"feat_extract_norm must be 'group' or 'layer', got {self.feat_extract_norm!r}")
+
+    # transformers' feature projection reads this; fairseq wav2vec2 / HuBERT always have the feature LayerNorm.
+    feat_proj_layer_norm = True
+
+    @property
+    def num_layers(self) -> int:
+        return self.num_hidden_layers + 1
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,) * self.num_layers
+
+    @property
+    def downsample_rates(self) -> tuple[int, ...]:
+        return (math.prod(self.conv_stride),) * self.num_layers

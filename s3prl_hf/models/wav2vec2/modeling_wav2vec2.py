@@ -1,0 +1,112 @@
+"""wav2vec 2.0-style upstreams with S3PRL's hidden states, built on transformers' HuBERT/wav2vec2 modules.
+
+This is the network of fairseq's wav2vec 2.0 and HuBERT (the two share it module for module); families
+that differ only in how padded frames are masked subclass `S3prlWav2Vec2Model`.
+
+S3PRL (`upstream/wav2vec2/expert.py`, `upstream/hubert/expert.py`) records the input of every transformer layer plus the encoder output,
+so there are `num_hidden_layers + 1` hidden states:
+
+- post-LN models: hs[0] = LayerNorm(x + pos_conv(x)), hs[i] = output of layer i-1;
+- pre-LN models: hs[0] = x + pos_conv(x) (no LayerNorm), hs[1..L-1] = raw layer outputs, and
+  hs[L] = the final LayerNorm of the last layer's output.
+
+wav2vec 2.0 masks frames with the conv-length rule (`Wav2Vec2Model.forward`): the valid frames of an
+utterance are the conv stack's output length for its valid samples. HuBERT's rule differs (see
+`s3prl_hf.models.hubert`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import initialization as init
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.models.hubert.modeling_hubert import (
+    HubertEncoderLayer,
+    HubertEncoderLayerStableLayerNorm,
+    HubertFeatureEncoder,
+    HubertFeatureProjection,
+    HubertPositionalConvEmbedding,
+)
+
+from ...modeling_utils import UpstreamPreTrainedModel, normalize_waveforms
+from .configuration_wav2vec2 import S3prlWav2Vec2Config
+
+
+class S3prlWav2Vec2Encoder(nn.Module):
+    """Positional conv + transformer layers; the layer loop lives in the model so it can record states."""
+
+    def __init__(self, config: S3prlWav2Vec2Config):
+        super().__init__()
+        self.pos_conv_embed = HubertPositionalConvEmbedding(config)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        layer_class = HubertEncoderLayerStableLayerNorm if config.do_stable_layer_norm else HubertEncoderLayer
+        self.layers = nn.ModuleList([layer_class(config) for _ in range(config.num_hidden_layers)])
+
+
+class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
+    """wav2vec 2.0 upstream returning S3PRL's `num_hidden_layers + 1` hidden states.
+
+    Example:
+        >>> from s3prl_hf.models.wav2vec2 import S3prlWav2Vec2Config, S3prlWav2Vec2Model
+        >>> model = S3prlWav2Vec2Model(S3prlWav2Vec2Config(num_hidden_layers=2, hidden_size=32,
+        ...                            num_attention_heads=4, intermediate_size=64)).eval()
+        >>> all_hs, all_hs_len = model(torch.randn(2, 16000), torch.tensor([16000, 8000]))
+        >>> len(all_hs), all_hs[0].shape, all_hs_len[0].tolist()
+        (3, torch.Size([2, 50, 32]), [50, 25])
+    """
+
+    config_class = S3prlWav2Vec2Config
+    base_model_prefix = "s3prl_wav2vec2"
+    _no_split_modules = ["HubertEncoderLayer", "HubertEncoderLayerStableLayerNorm"]
+    _supports_sdpa = True
+
+    def __init__(self, config: S3prlWav2Vec2Config):
+        super().__init__(config)
+        self.feature_extractor = HubertFeatureEncoder(config)
+        self.feature_projection = HubertFeatureProjection(config)
+        self.encoder = S3prlWav2Vec2Encoder(config)
+        self.post_init()
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, nn.Conv1d) and not hasattr(module, "parametrizations"):
+            init.kaiming_normal_(module.weight)
+
+    def _frame_lengths(self, wavs_len: torch.Tensor, padded_len: int, num_frames: int) -> torch.Tensor:
+        """Valid frames per utterance under fairseq wav2vec 2.0's conv-length rule.
+
+        fairseq marks frame `conv_len - 1` and keeps every frame up to it, indexing like Python: an utterance
+        shorter than the receptive field (conv_len <= 0) wraps around to the end of the batch, so S3PRL keeps
+        `num_frames + conv_len` frames of it. That is reproduced, not fixed.
+        """
+        lengths = wavs_len
+        for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
+            lengths = torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
+        last = lengths - 1
+        last = torch.where(last < 0, last + num_frames, last)
+        return torch.clamp(last + 1, min=0, max=num_frames)
+
+    def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
+        if self.config.normalize_waveform:
+            wavs = normalize_waveforms(wavs, wavs_len)
+        features = self.feature_extractor(wavs.to(self.dtype)).transpose(1, 2)
+        frame_len = self._frame_lengths(wavs_len, wavs.shape[1], features.shape[1])
+        valid = torch.arange(features.shape[1], device=features.device)[None, :] < frame_len[:, None]
+
+        hidden = self.feature_projection(features)
+        hidden = hidden.masked_fill(~valid[..., None], 0.0)
+        hidden = hidden + self.encoder.pos_conv_embed(hidden)
+        if not self.config.do_stable_layer_norm:
+            hidden = self.encoder.layer_norm(hidden)
+        hidden = self.encoder.dropout(hidden)
+
+        attention_mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=valid)
+        hidden_states = [hidden]
+        for layer in self.encoder.layers[: num_hidden_states - 1]:
+            hidden = layer(hidden, attention_mask=attention_mask)
+            hidden_states.append(hidden)
+        if self.config.do_stable_layer_norm and len(hidden_states) == self.config.num_layers:
+            hidden_states[-1] = self.encoder.layer_norm(hidden_states[-1])
+        return hidden_states
