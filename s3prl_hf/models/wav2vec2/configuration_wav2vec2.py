@@ -37,6 +37,11 @@ class S3prlWav2Vec2Config(UpstreamConfig):
         conv_bias: Whether the conv layers have a bias.
         num_conv_pos_embeddings: Kernel size of the positional conv (`conv_pos`).
         num_conv_pos_embedding_groups: Groups of the positional conv (`conv_pos_groups`).
+        pos_conv_depth: 1 for wav2vec 2.0's single weight-normalised positional conv; n > 1 for data2vec's stack of
+            n convs of kernel `max(3, num_conv_pos_embeddings // n)`, each followed by a LayerNorm without
+            parameters and GELU (`pos_conv_depth`; see `conv_pos_kernel_size`).
+        crop_seq_to_multiple: Drop the last frames so the frame count is a multiple of this (wav2vec 2.0's
+            `crop_seq_to_multiple`; 1 = keep all).
         do_stable_layer_norm: Pre-LN transformer with a final LayerNorm (`layer_norm_first`).
         normalize_waveform: Standardise each utterance before the model (`task_cfg.normalize`).
         initializer_range: Std of the normal init of freshly built (not loaded) weights.
@@ -68,6 +73,8 @@ class S3prlWav2Vec2Config(UpstreamConfig):
     conv_bias: bool = False
     num_conv_pos_embeddings: int = 128
     num_conv_pos_embedding_groups: int = 16
+    pos_conv_depth: int = 1
+    crop_seq_to_multiple: int = 1
     do_stable_layer_norm: bool = False
     normalize_waveform: bool = False
     initializer_range: float = 0.02
@@ -86,6 +93,16 @@ class S3prlWav2Vec2Config(UpstreamConfig):
                              f"{self.num_attention_heads}")
         if self.feat_extract_norm not in ("group", "layer"):
             raise ValueError(f"feat_extract_norm must be 'group' or 'layer', got {self.feat_extract_norm!r}")
+        if self.pos_conv_depth < 1 or self.crop_seq_to_multiple < 1:
+            raise ValueError(f"pos_conv_depth ({self.pos_conv_depth}) and crop_seq_to_multiple "
+                             f"({self.crop_seq_to_multiple}) must be at least 1")
+
+    @property
+    def conv_pos_kernel_size(self) -> int:
+        """Kernel size of each positional conv: fairseq's `max(3, conv_pos // pos_conv_depth)` for a stack."""
+        if self.pos_conv_depth == 1:
+            return self.num_conv_pos_embeddings
+        return max(3, self.num_conv_pos_embeddings // self.pos_conv_depth)
 
     # transformers' feature projection reads this; fairseq wav2vec2 / HuBERT always have the feature LayerNorm.
     feat_proj_layer_norm = True
@@ -101,3 +118,25 @@ class S3prlWav2Vec2Config(UpstreamConfig):
     @property
     def downsample_rates(self) -> tuple[int, ...]:
         return (math.prod(self.conv_stride),) * self.num_layers
+
+
+# The released architectures, from fairseq's wav2vec 2.0 recipes (examples/wav2vec/config/pretraining/
+# wav2vec2_base_librispeech.yaml, wav2vec2_large_librivox.yaml), the wav2vec 2.0 paper (arXiv:2006.11477, §4.2:
+# BASE 12 x 768, LARGE 24 x 1024, FFN 3072 / 4096), XLSR (arXiv:2006.13979: the LARGE architecture) and XLS-R
+# (arXiv:2111.09296, Table 1: 0.3B = 24 x 1024, FFN 4096; 1B = 48 x 1280, FFN 5120; 2B = 48 x 1920, FFN 7680;
+# 16 heads). The 2020 LibriSpeech LARGE (libri960_big.pt) keeps BASE's group-norm extractor and post-LN layers;
+# the Libri-Light and later models use the layer-norm extractor with conv bias, pre-LN layers and normalised input.
+# Used to check parameter counts and to describe the models in cards; a converted checkpoint always takes its
+# architecture from its own config.
+_LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+_STABLE = dict(feat_extract_norm="layer", conv_bias=True, do_stable_layer_norm=True, normalize_waveform=True)
+REFERENCE_CONFIGS: dict[str, dict] = {
+    "wav2vec2_base_960": dict(),
+    "wav2vec2_large_960": dict(_LARGE),
+    "wav2vec2_large_ll60k": dict(_LARGE, **_STABLE),
+    "wav2vec2_large_lv60_cv_swbd_fsh": dict(_LARGE, **_STABLE),
+    "xlsr_53": dict(_LARGE, **_STABLE),
+    "xls_r_300m": dict(_LARGE, **_STABLE),
+    "xls_r_1b": dict(_LARGE, **_STABLE, hidden_size=1280, num_hidden_layers=48, intermediate_size=5120),
+    "xls_r_2b": dict(_LARGE, **_STABLE, hidden_size=1920, num_hidden_layers=48, intermediate_size=7680),
+}

@@ -12,15 +12,19 @@ so there are `num_hidden_layers + 1` hidden states:
 
 wav2vec 2.0 masks frames with the conv-length rule (`Wav2Vec2Model.forward`): the valid frames of an
 utterance are the conv stack's output length for its valid samples. HuBERT's rule differs (see
-`s3prl_hf.models.hubert`).
+`s3prl_hf.models.hubert`). The positional conv is one weight-normalised conv, or data2vec's stack of plain
+convs (`pos_conv_depth > 1`, transformers' `Data2VecAudioPositionalConvEmbedding`).
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import torch
 from torch import nn
 from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
+from transformers.models.data2vec.modeling_data2vec_audio import Data2VecAudioPositionalConvEmbedding
 from transformers.models.hubert.modeling_hubert import (
     HubertEncoderLayer,
     HubertEncoderLayerStableLayerNorm,
@@ -33,16 +37,33 @@ from ...modeling_utils import UpstreamPreTrainedModel, normalize_waveforms
 from .configuration_wav2vec2 import S3prlWav2Vec2Config
 
 
+def positional_conv_embedding(config: S3prlWav2Vec2Config) -> nn.Module:
+    """fairseq's `encoder.pos_conv`: one weight-normalised conv, or data2vec's stack when `pos_conv_depth > 1`."""
+    if config.pos_conv_depth == 1:
+        return HubertPositionalConvEmbedding(config)
+    # transformers' data2vec modules name the stack depth `num_conv_pos_embeddings`; give them that view
+    view = SimpleNamespace(hidden_size=config.hidden_size, num_conv_pos_embeddings=config.pos_conv_depth,
+                           conv_pos_kernel_size=config.conv_pos_kernel_size,
+                           num_conv_pos_embedding_groups=config.num_conv_pos_embedding_groups,
+                           feat_extract_activation=config.feat_extract_activation)
+    return Data2VecAudioPositionalConvEmbedding(view)
+
+
 class S3prlWav2Vec2Encoder(nn.Module):
     """Positional conv + transformer layers; the layer loop lives in the model so it can record states."""
 
     def __init__(self, config: S3prlWav2Vec2Config):
         super().__init__()
-        self.pos_conv_embed = HubertPositionalConvEmbedding(config)
+        self.pos_conv_embed = positional_conv_embedding(config)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
+        self.layers = nn.ModuleList(self._build_layers(config))
+
+    @staticmethod
+    def _build_layers(config: S3prlWav2Vec2Config) -> list[nn.Module]:
+        """The transformer layers; families with other attention (WavLM) override this."""
         layer_class = HubertEncoderLayerStableLayerNorm if config.do_stable_layer_norm else HubertEncoderLayer
-        self.layers = nn.ModuleList([layer_class(config) for _ in range(config.num_hidden_layers)])
+        return [layer_class(config) for _ in range(config.num_hidden_layers)]
 
 
 class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
@@ -61,12 +82,13 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
     base_model_prefix = "s3prl_wav2vec2"
     _no_split_modules = ["HubertEncoderLayer", "HubertEncoderLayerStableLayerNorm"]
     _supports_sdpa = True
+    encoder_class = S3prlWav2Vec2Encoder
 
     def __init__(self, config: S3prlWav2Vec2Config):
         super().__init__(config)
         self.feature_extractor = HubertFeatureEncoder(config)
         self.feature_projection = HubertFeatureProjection(config)
-        self.encoder = S3prlWav2Vec2Encoder(config)
+        self.encoder = self.encoder_class(config)
         self.post_init()
 
     def _init_weights(self, module):
@@ -79,34 +101,54 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
 
         fairseq marks frame `conv_len - 1` and keeps every frame up to it, indexing like Python: an utterance
         shorter than the receptive field (conv_len <= 0) wraps around to the end of the batch, so S3PRL keeps
-        `num_frames + conv_len` frames of it. That is reproduced, not fixed.
+        `num_frames + conv_len` frames of it. That is reproduced, not fixed. A batch without padding gets no
+        frame mask at all (`padding_mask.any()` is False), whatever the formula says.
         """
+        if bool((wavs_len == padded_len).all()):
+            return torch.full_like(wavs_len, num_frames)
         lengths = wavs_len
         for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
-            lengths = torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
-        last = lengths - 1
+            # the same float32 ops as fairseq's `_get_feat_extract_output_lengths`, so the rounding of very long
+            # inputs (over 2**24 samples) is the same too
+            lengths = torch.floor((lengths - kernel) / stride + 1)
+        last = lengths.long() - 1
         last = torch.where(last < 0, last + num_frames, last)
         return torch.clamp(last + 1, min=0, max=num_frames)
 
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
+        features, valid = self._project_features(wavs, wavs_len)
+        hidden_states = self._encode(features, valid, num_hidden_states - 1)
+        if self.config.do_stable_layer_norm and len(hidden_states) == self.config.num_layers:
+            hidden_states[-1] = self.encoder.layer_norm(hidden_states[-1])
+        return hidden_states
+
+    def _project_features(self, wavs, wavs_len) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected CNN features with padded frames zeroed, and the (B, T) bool mask of valid frames."""
         if self.config.normalize_waveform:
             wavs = normalize_waveforms(wavs, wavs_len)
         features = self.feature_extractor(wavs.to(self.dtype)).transpose(1, 2)
         frame_len = self._frame_lengths(wavs_len, wavs.shape[1], features.shape[1])
         valid = torch.arange(features.shape[1], device=features.device)[None, :] < frame_len[:, None]
-
+        # wav2vec 2.0's crop_seq_to_multiple drops trailing frames after masking (LayerNorm and projection are
+        # per frame, so cropping before them is the same)
+        keep = features.shape[1] - features.shape[1] % self.config.crop_seq_to_multiple
+        features, valid = features[:, :keep], valid[:, :keep]
         hidden = self.feature_projection(features)
-        hidden = hidden.masked_fill(~valid[..., None], 0.0)
-        hidden = hidden + self.encoder.pos_conv_embed(hidden)
+        return hidden.masked_fill(~valid[..., None], 0.0), valid
+
+    def _encode(self, features, valid, num_layers) -> list[torch.Tensor]:
+        """[encoder input (features + positional conv, LayerNorm if post-LN), outputs of the first layers]."""
+        hidden = features + self.encoder.pos_conv_embed(features)
         if not self.config.do_stable_layer_norm:
             hidden = self.encoder.layer_norm(hidden)
         hidden = self.encoder.dropout(hidden)
+        return [hidden] + self._run_layers(hidden, valid, num_layers)
 
+    def _run_layers(self, hidden, valid, num_layers) -> list[torch.Tensor]:
+        """Outputs of the first `num_layers` transformer layers; families with other layers override this."""
         attention_mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=valid)
-        hidden_states = [hidden]
-        for layer in self.encoder.layers[: num_hidden_states - 1]:
+        outputs = []
+        for layer in self.encoder.layers[:num_layers]:
             hidden = layer(hidden, attention_mask=attention_mask)
-            hidden_states.append(hidden)
-        if self.config.do_stable_layer_norm and len(hidden_states) == self.config.num_layers:
-            hidden_states[-1] = self.encoder.layer_norm(hidden_states[-1])
-        return hidden_states
+            outputs.append(hidden)
+        return outputs
