@@ -1,0 +1,69 @@
+"""Configuration of DeCoAR (S3PRL's `upstream/decoar_layers`).
+
+S3PRL's `Decoar()` hard-codes its architecture (80-dim fbank input, a linear projection to 1024, then 4 forward and
+4 backward single-layer LSTMs of width 1024) and its frontend (`upstream/decoar_layers/audio.py`: S3PRL's APC fbank
+with its defaults). The checkpoint holds no config: the converter reads the sizes from the weights' shapes.
+"""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+
+from ...modeling_utils import UpstreamConfig
+from ..apc.frontend_apc import DEFAULT_AUDIO_CONFIG, FRAME_SHIFT_SAMPLES
+
+
+@strict
+class S3prlDecoarConfig(UpstreamConfig):
+    """Architecture of a DeCoAR upstream.
+
+    Args:
+        hidden_size: Width of the projection and of every LSTM (S3PRL: 1024, hard-coded).
+        num_hidden_layers: LSTM layers in each direction (S3PRL: 4, hard-coded).
+
+    The input is S3PRL's fixed frontend: 80-bin kaldi fbank (hamming) + CMVN per utterance.
+
+    Example:
+        >>> config = S3prlDecoarConfig(hidden_size=16, num_hidden_layers=2)
+        >>> config.num_layers, config.hidden_sizes
+        (2, (32, 32))
+    """
+
+    model_type = "s3prl_decoar"
+
+    hidden_size: int = 1024
+    num_hidden_layers: int = 4
+
+    def validate_architecture(self):
+        """At least one layer."""
+        if self.num_hidden_layers < 1 or self.hidden_size < 1:
+            raise ValueError(f"need hidden_size >= 1 and num_hidden_layers >= 1, got {self.hidden_size} and "
+                             f"{self.num_hidden_layers}")
+
+    @property
+    def audio_config(self) -> dict:
+        """S3PRL's fixed frontend (`create_transform()` without a config)."""
+        return dict(DEFAULT_AUDIO_CONFIG)
+
+    @property
+    def feature_dim(self) -> int:
+        """Mel bins of the frontend, the projection's input size (80)."""
+        return DEFAULT_AUDIO_CONFIG["feat_dim"]
+
+    @property
+    def num_layers(self) -> int:
+        return self.num_hidden_layers
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        # forward and backward outputs concatenated
+        return (2 * self.hidden_size,) * self.num_hidden_layers
+
+    @property
+    def downsample_rates(self) -> tuple[int, ...]:
+        return (FRAME_SHIFT_SAMPLES,) * self.num_hidden_layers
+
+
+# What S3PRL's Decoar() hard-codes (upstream/decoar_layers/decoar.py); the released checkpoint's weights, read by the
+# converter, must have these shapes for S3PRL to load them.
+REFERENCE_CONFIGS: dict[str, dict] = {"decoar_layers": dict(hidden_size=1024, num_hidden_layers=4)}

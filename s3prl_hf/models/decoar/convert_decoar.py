@@ -1,0 +1,87 @@
+"""Convert a DeCoAR checkpoint (huggingface.co/s3prl/converted_ckpts checkpoint_decoar.pt) into `S3prlDecoarModel`.
+
+The checkpoint is `{"model": state_dict, ...}` and holds no config. Its LSTMs use the multi-layer naming of one
+`nn.LSTM(num_layers=4)` per direction (`forward_lstm.weight_ih_l{k}`), which S3PRL's `decoar_layers` expert renames
+to one single-layer LSTM per depth (`forward_lstms.{k}.weight_ih_l0`, its `name_convert`); both namings are read.
+S3PRL hard-codes the sizes and loads non-strictly; this converter takes the sizes from the weights' shapes and
+requires every weight of that architecture, and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+from huggingface_hub.errors import StrictDataclassError
+
+from ...conversion import CheckpointFormatError, load_exact_state_dict, rename_state_dict
+from ..rnn_alignment import realign_rnn_weights
+from .configuration_decoar import S3prlDecoarConfig
+from .modeling_decoar import S3prlDecoarModel
+
+KEEP = r"\g<0>"
+# fmt: off
+KEY_MAP = {  # DeCoAR key (regex)                                                  -> s3prl_hf key
+    r"^post_extract_proj\.(weight|bias)$":                                          KEEP,
+    # S3PRL's name_convert: layer k of the multi-layer LSTM -> LSTM k's layer 0 (one digit, as its regex reads)
+    r"^(forward|backward)_lstm\.(weight|bias)_(ih|hh)_l(\d)$":                      r"\1_lstms.\4.\2_\3_l0",
+    r"^(forward|backward)_lstms\.\d+\.(weight|bias)_(ih|hh)_l0$":                   KEEP,
+}
+# fmt: on
+LSTM_INDEX = re.compile(r"^forward_lstms\.(\d+)\.")
+
+
+# What tells the two DeCoAR generations apart (both have `post_extract_proj`).
+SIGNATURES = {"DeCoAR": re.compile(r"^(forward|backward)_lstms?\."), "DeCoAR 2.0": re.compile(r"^encoder\.")}
+NAMES = {"DeCoAR": "decoar_layers", "DeCoAR 2.0": "decoar2"}
+
+
+def split_checkpoint(state: Mapping, family: str = "DeCoAR") -> dict:
+    """The `model` state dict of a DeCoAR or DeCoAR 2.0 checkpoint (`family`), refusing the other generation's."""
+    weights = state.get("model")
+    if not isinstance(weights, Mapping) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise CheckpointFormatError(f"expected a {family} checkpoint with a 'model' state dict, got keys "
+                                    f"{sorted(state)}")
+    if "post_extract_proj.weight" not in weights:
+        raise CheckpointFormatError(f"the checkpoint has no post_extract_proj.weight: not a {family} checkpoint")
+    for other, signature in SIGNATURES.items():
+        if other != family and any(signature.match(key) for key in weights):
+            raise CheckpointFormatError(f"this is a {other} checkpoint, not a {family} one: convert it under the "
+                                        f"name {NAMES[other]}")
+    return dict(weights)
+
+
+def config_from_weights(weights: Mapping[str, torch.Tensor], input_dim: int) -> S3prlDecoarConfig:
+    """The architecture the (renamed) weights describe."""
+    hidden, features = weights["post_extract_proj.weight"].shape
+    if features != input_dim:
+        raise CheckpointFormatError(f"post_extract_proj takes {features} features; S3PRL's DeCoAR frontend gives "
+                                    f"{input_dim}")
+    layers = {int(m.group(1)) for key in weights if (m := LSTM_INDEX.match(key))}
+    if not layers:
+        raise CheckpointFormatError("the checkpoint has no forward LSTM weights: not a DeCoAR (layers) checkpoint")
+    try:
+        return S3prlDecoarConfig(hidden_size=int(hidden), num_hidden_layers=max(layers) + 1)
+    except (ValueError, StrictDataclassError) as error:  # config validators raise the latter
+        raise CheckpointFormatError(f"unsupported configuration: {error}") from error
+
+
+def convert_decoar(state: dict) -> S3prlDecoarModel:
+    """Build an `S3prlDecoarModel` from a DeCoAR checkpoint's contents.
+
+    Args:
+        state: The checkpoint dict, as returned by `s3prl_hf.conversion.load_original_checkpoint`.
+
+    Example:
+        >>> from s3prl_hf.conversion import load_original_checkpoint
+        >>> model = convert_decoar(load_original_checkpoint("checkpoint_decoar.pt"))  # doctest: +SKIP
+    """
+    weights = rename_state_dict(split_checkpoint(state), KEY_MAP)
+    config = config_from_weights(weights, S3prlDecoarConfig().feature_dim)
+    with torch.device("meta"):
+        model = S3prlDecoarModel(config)
+    load_exact_state_dict(model, weights)
+    realign_rnn_weights(model)  # the checkpoint is memory-mapped
+    model.materialize_buffers()
+    return model.eval()
