@@ -1,0 +1,232 @@
+"""Audio reading, channel handling and resampling for feature extraction, without torchaudio or FFmpeg.
+
+Files and `datasets.Audio(decode=False)` bytes are read with soundfile (libsndfile: WAV, FLAC, OGG/Vorbis,
+MP3, ...). Resampling is a pure-torch windowed-sinc polyphase filter, the same algorithm and defaults as
+`torchaudio.functional.resample` (Hann window, 6 zero crossings, roll-off 0.99), so waveforms at any integer
+rate can be brought to the model's rate. Every problem with an input raises `AudioError` naming the input.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+logger = logging.getLogger(__name__)
+
+STEREO_MODES = ("mix", "error")
+# A 2-D raw array is read as (time, channels) or (channels, time): the channel axis is the one this short.
+MAX_CHANNELS = 8
+
+
+class AudioError(ValueError):
+    """An input that cannot be turned into a waveform (corrupt, empty, wrong rate, unclear channels).
+
+    Attributes:
+        source: The file path or row that failed, as given to the reader.
+        reason: What was wrong, for the error summary.
+    """
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+    def __reduce__(self):  # keep both fields through pickling (multiprocessing, gather_object)
+        return type(self), (self.source, self.reason)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says: frames per channel, channels and sampling rate."""
+
+    frames: int
+    channels: int
+    sampling_rate: int
+
+
+def _soundfile():
+    try:
+        import soundfile
+    except ImportError as error:  # pragma: no cover - soundfile is a runtime dependency
+        raise ImportError("reading audio files needs soundfile: pip install soundfile") from error
+    return soundfile
+
+
+def _open_source(source: str | os.PathLike | bytes):
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
+
+
+def audio_info(source: str | os.PathLike | bytes, name: str | None = None) -> AudioInfo:
+    """Read only the header of an audio file (or its bytes).
+
+    Args:
+        source: A file path or the encoded bytes.
+        name: How to name the input in errors (default: the path).
+
+    Raises:
+        AudioError: unreadable header, no frames, or a non-positive rate.
+
+    Example:
+        >>> audio_info("speech.wav")  # doctest: +SKIP
+        AudioInfo(frames=48000, channels=1, sampling_rate=16000)
+    """
+    name = name or _describe(source)
+    try:
+        info = _soundfile().info(_open_source(source))
+    except Exception as error:  # libsndfile raises several types; all mean "not readable audio"
+        raise AudioError(name, f"cannot read the audio header ({_short(error)})") from None
+    if info.samplerate <= 0:
+        raise AudioError(name, f"invalid sampling rate {info.samplerate}")
+    if info.frames <= 0:
+        raise AudioError(name, "empty audio (0 samples)")
+    return AudioInfo(frames=int(info.frames), channels=int(info.channels), sampling_rate=int(info.samplerate))
+
+
+def read_audio(source: str | os.PathLike | bytes, name: str | None = None) -> tuple[np.ndarray, int]:
+    """Decode a whole audio file (or its bytes) as float32 in [-1, 1], shape (time, channels).
+
+    Integer PCM is scaled by 1 / 2**(bits-1) (int16 / 32768), as S3PRL's soundfile / torchaudio readers do.
+
+    Raises:
+        AudioError: corrupt or empty audio.
+
+    Example:
+        >>> samples, rate = read_audio("speech.wav")  # doctest: +SKIP
+        >>> samples.shape, rate  # doctest: +SKIP
+        ((48000, 1), 16000)
+    """
+    name = name or _describe(source)
+    try:
+        samples, rate = _soundfile().read(_open_source(source), dtype="float32", always_2d=True)
+    except Exception as error:
+        raise AudioError(name, f"cannot decode audio ({_short(error)})") from None
+    if samples.shape[0] == 0:
+        raise AudioError(name, "empty audio (0 samples)")
+    return samples, int(rate)
+
+
+def to_mono(samples: np.ndarray | torch.Tensor, stereo: str = "mix", name: str = "audio",
+            channels_first: bool | None = None) -> torch.Tensor:
+    """Turn a waveform into a 1-D float32 tensor, mixing several channels down (mean) or refusing them.
+
+    Args:
+        samples: (time,), (time, channels) or (channels, time).
+        stereo: "mix" averages the channels; "error" raises on more than one channel.
+        name: How to name the input in errors.
+        channels_first: The layout of a 2-D input; None infers it: the channel axis is the one with at most
+            `MAX_CHANNELS` entries, and an input where this is ambiguous is refused, never guessed.
+
+    Raises:
+        AudioError: several channels with `stereo="error"`, an ambiguous layout, or non-finite samples.
+
+    Example:
+        >>> to_mono(np.ones((100, 2), dtype=np.float32)).shape
+        torch.Size([100])
+    """
+    if stereo not in STEREO_MODES:
+        raise ValueError(f"stereo={stereo!r}: expected one of {STEREO_MODES}")
+    if not isinstance(samples, torch.Tensor):
+        samples = np.require(samples, requirements="W")  # torch refuses read-only buffers (Arrow-backed)
+    wav = torch.as_tensor(samples)
+    if not wav.is_floating_point():
+        raise AudioError(name, f"samples have dtype {wav.dtype}: expected float samples in [-1, 1]")
+    wav = wav.to(torch.float32)
+    if wav.dim() == 2:
+        if channels_first is None:
+            channels_first = _infer_channels_first(tuple(wav.shape), name)
+        if channels_first:
+            wav = wav.T
+        if wav.shape[1] > 1:
+            if stereo == "error":
+                raise AudioError(name, f"{wav.shape[1]} channels, but stereo='error' accepts mono only "
+                                       f"(pass stereo='mix' / --stereo mix to average the channels)")
+            wav = wav.mean(dim=1)
+        else:
+            wav = wav[:, 0]
+    if wav.dim() != 1:
+        raise AudioError(name, f"samples have shape {tuple(wav.shape)}: expected (time,) or 2-D with channels")
+    if wav.numel() == 0:
+        raise AudioError(name, "empty audio (0 samples)")
+    if not torch.isfinite(wav).all():
+        raise AudioError(name, "audio contains NaN or infinite samples")
+    return wav
+
+
+def _infer_channels_first(shape: tuple[int, int], name: str) -> bool:
+    rows_small, cols_small = shape[0] <= MAX_CHANNELS, shape[1] <= MAX_CHANNELS
+    if cols_small and not rows_small:
+        return False
+    if rows_small and not cols_small:
+        return True
+    raise AudioError(name, f"cannot tell channels from time in a 2-D waveform of shape {shape}: give 1-D mono "
+                           f"samples, or (time, channels) with at most {MAX_CHANNELS} channels")
+
+
+def resample(wav: torch.Tensor, orig_rate: int, new_rate: int, lowpass_filter_width: int = 6,
+             rolloff: float = 0.99) -> torch.Tensor:
+    """Resample the last dimension from `orig_rate` to `new_rate` Hz (band-limited sinc interpolation).
+
+    The algorithm and defaults of `torchaudio.functional.resample` (`sinc_interp_hann`), in plain torch.
+    The output has `ceil(T * new_rate / orig_rate)` samples.
+
+    Example:
+        >>> resample(torch.zeros(8000), 8000, 16000).shape
+        torch.Size([16000])
+    """
+    if orig_rate <= 0 or new_rate <= 0 or int(orig_rate) != orig_rate or int(new_rate) != new_rate:
+        raise ValueError(f"sampling rates must be positive integers, got {orig_rate} and {new_rate}")
+    if orig_rate == new_rate:
+        return wav
+    gcd = math.gcd(int(orig_rate), int(new_rate))
+    orig, new = int(orig_rate) // gcd, int(new_rate) // gcd
+    kernel, width = _sinc_kernel(orig, new, lowpass_filter_width, rolloff)
+    kernel = kernel.to(device=wav.device, dtype=wav.dtype)
+    shape = wav.shape
+    flat = wav.reshape(-1, shape[-1])
+    length = flat.shape[-1]
+    padded = F.pad(flat, (width, width + orig))
+    # Each of the `new` kernels produces one output phase; strided by `orig` input samples.
+    out = F.conv1d(padded[:, None], kernel, stride=orig)  # (N, new, frames)
+    out = out.transpose(1, 2).reshape(flat.shape[0], -1)
+    target = math.ceil(new * length / orig)
+    return out[:, :target].reshape(*shape[:-1], target)
+
+
+@lru_cache(maxsize=16)
+def _sinc_kernel(orig: int, new: int, lowpass_filter_width: int, rolloff: float) -> tuple[torch.Tensor, int]:
+    """The polyphase filter bank: `new` windowed-sinc kernels of `2 * width + orig` taps (float64 math)."""
+    base_freq = min(orig, new) * rolloff
+    width = math.ceil(lowpass_filter_width * orig / base_freq)
+    idx = torch.arange(-width, width + orig, dtype=torch.float64)[None, None] / orig
+    t = torch.arange(0, -new, -1, dtype=torch.float64)[:, None, None] / new + idx
+    t = (t * base_freq).clamp(-lowpass_filter_width, lowpass_filter_width)
+    window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
+    t = t * math.pi
+    sinc = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / torch.where(t == 0, torch.ones_like(t), t))
+    kernel = sinc * window * (base_freq / orig)
+    return kernel, width
+
+
+def resampled_length(num_samples: int, orig_rate: int, new_rate: int) -> int:
+    """How many samples `resample` returns for `num_samples` input samples."""
+    if orig_rate == new_rate:
+        return num_samples
+    gcd = math.gcd(int(orig_rate), int(new_rate))
+    return math.ceil((new_rate // gcd) * num_samples / (orig_rate // gcd))
+
+
+def _describe(source) -> str:
+    return "<audio bytes>" if isinstance(source, (bytes, bytearray)) else os.fspath(source)
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return (text[-1] if text else type(error).__name__)[:200]

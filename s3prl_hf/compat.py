@@ -1,0 +1,225 @@
+"""`S3PRLUpstream`: a drop-in for `s3prl.nn.S3PRLUpstream` (s3prl 0.4.18) backed by `AutoUpstream`.
+
+Existing S3PRL code switches by changing one import::
+
+    from s3prl.nn import S3PRLUpstream, Featurizer      # before
+    from s3prl_hf import S3PRLUpstream, Featurizer      # after
+
+How S3PRL's constructor arguments map:
+
+- `name`: an S3PRL upstream name or alias, resolved by the registry to a converted Hub repo. S3PRL's
+  `<upstream>_local` / `_custom` / `_url` entry names are accepted too; they need `path_or_url`.
+- `path_or_url`: a converted folder (`s3prl-hf convert` output) or a Hub repo id (`org/name`) is loaded
+  directly; an original checkpoint *file* (what S3PRL takes) is converted on the fly into a temporary folder
+  with `name`'s converter. URLs are refused: s3prl_hf never downloads original checkpoints.
+- `refresh`: re-downloads the converted repo from the Hub (`force_download`); ignored for local paths, as
+  S3PRL ignores it for local checkpoints.
+- `normalize`: layer norm over the features of every hidden state, as in S3PRL.
+- `extra_conf`: S3PRL passes it to the upstream's loader. A converted model's configuration is fixed at
+  conversion time, so any non-empty `extra_conf` raises `ValueError` instead of being silently ignored.
+- `randomize`: re-draws every weight as S3PRL's `randomize_upstream` does (1-D: normal with the tensor's
+  own mean and std; others: Xavier normal), in one pass over the parameters.
+
+Mode: like S3PRL, the constructor leaves the module in **train mode** (S3PRL's ends with
+`self.upstream.train()`), so dropout is active until `.eval()`; recipes that fine-tune the upstream, or call
+`.eval()` themselves as S3PRL's examples do, behave exactly as before. `AutoUpstream.from_pretrained`
+returns eval-mode models instead; use it directly for feature extraction.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+
+import torch
+from torch import nn
+
+from . import registry
+from .auto import AutoUpstream, is_implemented
+from .modeling_utils import UpstreamPreTrainedModel
+
+logger = logging.getLogger(__name__)
+
+# S3PRL hub entries that take a user checkpoint: "<upstream>_local", "<upstream>_custom", "<upstream>_url".
+_CHECKPOINT_SUFFIXES = ("_local", "_custom", "_url")
+# Such entries whose stem is not itself a name of the collection -> the name whose converter reads them.
+_CHECKPOINT_ENTRY_STEMS = {"distiller": "distilhubert", "cpc": "modified_cpc"}
+
+
+class S3PRLUpstream(nn.Module):
+    """Every hidden state of an S3PRL upstream, with the API of `s3prl.nn.S3PRLUpstream`.
+
+    Args:
+        name: S3PRL upstream name or alias ("hubert", "wavlm_large", "hubert_local", ...).
+        path_or_url: A converted folder, a Hub repo id, or an original checkpoint file (converted on the fly).
+        refresh: Force a fresh download of the converted Hub repo.
+        normalize: Layer-norm every hidden state over its features.
+        extra_conf: Must be empty: converted models cannot take S3PRL loader options.
+        randomize: Re-draw all weights randomly (S3PRL's `randomize_upstream`).
+
+    Raises:
+        registry.UnknownUpstreamError: unknown name (with suggestions).
+        NotImplementedError: a known name whose family is not implemented yet.
+        ValueError: `extra_conf` given, a URL as `path_or_url`, or a `_local`-style name without it.
+
+    Example:
+        >>> from s3prl_hf import S3PRLUpstream, Featurizer
+        >>> model = S3PRLUpstream("hubert")  # doctest: +SKIP
+        >>> model.eval()  # doctest: +SKIP
+        >>> with torch.no_grad():  # doctest: +SKIP
+        ...     all_hs, all_hs_len = model(torch.randn(2, 32000), torch.LongTensor([16000, 32000]))
+        >>> featurizer = Featurizer(model)  # doctest: +SKIP
+        >>> hs, hs_len = featurizer(all_hs, all_hs_len)  # doctest: +SKIP
+    """
+
+    @classmethod
+    def available_names(cls, only_registered_ckpt: bool = False) -> list[str]:
+        """Names that can be loaded: every name and alias of an implemented family.
+
+        Args:
+            only_registered_ckpt: Leave out the `<family>_local` / `<family>_custom` names that need
+                `path_or_url` (as S3PRL's does).
+        """
+        names = [n for n in registry.list_upstreams(include_aliases=True)
+                 if is_implemented(registry.get_spec(n).family)]
+        if not only_registered_ckpt:
+            families = sorted({registry.get_spec(n).family for n in names})
+            names += [f"{family}{suffix}" for family in families for suffix in ("_local", "_custom")]
+        return sorted(names)
+
+    def __init__(self, name: str, path_or_url: str | None = None, refresh: bool = False,
+                 normalize: bool = False, extra_conf: dict | None = None, randomize: bool = False):
+        super().__init__()
+        if extra_conf:
+            raise ValueError(f"extra_conf={extra_conf!r} cannot be honoured: S3PRL passes these options to its "
+                             f"checkpoint loader, but a converted s3prl_hf model fixes its configuration at "
+                             f"conversion time. Drop extra_conf, or convert a checkpoint built with those options")
+        self.upstream: UpstreamPreTrainedModel = _load(name, path_or_url, refresh)
+        if randomize:
+            randomize_upstream(self.upstream)
+        self.normalize = normalize
+        self.train()  # S3PRL's constructor ends in train mode; see the module docstring
+
+    @property
+    def num_layers(self) -> int:
+        """Number of hidden states."""
+        return self.upstream.num_layers
+
+    @property
+    def downsample_rates(self) -> list[int]:
+        """Input samples per frame of each hidden state."""
+        return list(self.upstream.downsample_rates)
+
+    @property
+    def hidden_sizes(self) -> list[int]:
+        """Feature dimension of each hidden state."""
+        return list(self.upstream.hidden_sizes)
+
+    def forward(self, wavs: torch.FloatTensor, wavs_len: torch.LongTensor
+                ) -> tuple[list[torch.FloatTensor], list[torch.LongTensor]]:
+        """All hidden states and their valid lengths, as `S3PRLUpstream.forward`.
+
+        Args:
+            wavs: (batch_size, seqlen) or (batch_size, seqlen, 1) float waveforms.
+            wavs_len: (batch_size,) valid samples per waveform.
+
+        Returns:
+            A list of (batch_size, max_seq_len, hidden_size) tensors and a list of (batch_size,) lengths.
+        """
+        out = self.upstream(wavs, wavs_len, normalize=self.normalize)
+        return list(out.hidden_states), list(out.hidden_states_lengths)
+
+
+def _load(name: str, path_or_url: str | None, refresh: bool) -> UpstreamPreTrainedModel:
+    base = _strip_checkpoint_suffix(name)
+    if path_or_url is None:
+        if base != name:
+            raise ValueError(f"'{name}' is S3PRL's entry for a user checkpoint: pass path_or_url (a converted "
+                             f"folder, a Hub repo id or an original checkpoint file)")
+        spec = registry.get_spec(name)
+        if refresh:
+            return AutoUpstream.from_pretrained(_download(spec.repo_id, spec.revision))
+        return AutoUpstream.from_pretrained(name)
+
+    source = os.fspath(path_or_url)
+    if "://" in source:
+        raise ValueError(f"path_or_url={source!r}: s3prl_hf does not download original checkpoints. Download "
+                         f"it yourself and pass the file (it is converted on the fly), or pass a converted "
+                         f"folder or Hub repo id")
+    if os.path.isdir(source):
+        return AutoUpstream.from_pretrained(source)
+    if os.path.isfile(source):
+        return _convert_and_load(base, source)
+    if refresh:
+        return AutoUpstream.from_pretrained(_download(source, None))
+    return AutoUpstream.from_pretrained(source)  # a Hub repo id (or a clear "no such folder" error)
+
+
+def _strip_checkpoint_suffix(name: str) -> str:
+    for suffix in _CHECKPOINT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            stem = name[: -len(suffix)]
+            return _CHECKPOINT_ENTRY_STEMS.get(stem, stem)
+    return name
+
+
+def _convert_and_load(name: str, checkpoint: str) -> UpstreamPreTrainedModel:
+    """Convert with `name`'s converter; if it rejects the file, with the first other family's that accepts it.
+
+    S3PRL's generic entries load more than their name says (`wav2vec2_custom` also runs wav2vec 2.0
+    Conformer checkpoints), so the checkpoint's content decides, as it does in S3PRL.
+    """
+    from .conversion import CheckpointFormatError
+    from .convert import CONVERTERS, convert_checkpoint  # conversion code is only needed on this path
+
+    spec = registry.get_spec(name)
+    families = [spec.family] + [f for f in CONVERTERS if f != spec.family and is_implemented(f)]
+    first_error = None
+    with tempfile.TemporaryDirectory(prefix="s3prl_hf-") as tmp:
+        for family in families:
+            target = spec.name if family == spec.family else _any_name_of(family)
+            if target is None:
+                continue
+            logger.info("converting the original checkpoint %s as '%s' (s3prl-hf convert keeps the result)",
+                        checkpoint, target)
+            try:
+                folder = convert_checkpoint(target, checkpoint, os.path.join(tmp, f"converted-{family}"))
+            except CheckpointFormatError as error:
+                first_error = first_error or error
+                continue
+            if family != spec.family:
+                logger.warning("%s is not a %s checkpoint; it was converted as a %s checkpoint", checkpoint,
+                               spec.family, family)
+            return AutoUpstream.from_pretrained(folder)
+    raise first_error
+
+
+def _any_name_of(family: str) -> str | None:
+    try:
+        names = registry.list_upstreams(family=family)
+    except ValueError:
+        return None
+    return names[0] if names else None
+
+
+def _download(repo_id: str, revision: str | None) -> str:
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(repo_id, revision=revision, force_download=True)
+
+
+@torch.no_grad()
+def randomize_upstream(upstream: nn.Module) -> None:
+    """Re-draw every parameter as S3PRL's `randomize_upstream` does.
+
+    1-D (and 0-D) parameters: normal with their own mean and std; others: Xavier normal. S3PRL applies this
+    once per module (re-drawing nested parameters several times); one pass gives the same distributions.
+    """
+    for param in upstream.parameters():
+        if param.dim() < 2:
+            std = param.float().std().item() if param.numel() > 1 else 0.0
+            nn.init.normal_(param, mean=param.float().mean().item(), std=0.0 if math.isnan(std) else std)
+        else:
+            nn.init.xavier_normal_(param)
