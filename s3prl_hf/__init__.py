@@ -23,6 +23,13 @@ _EXPORTS = {
     "UnknownUpstreamError": "registry",
     "get_spec": "registry",
     "list_upstreams": "registry",
+    "S3PRLUpstream": "compat",
+    "Featurizer": "featurizer",
+    "extract_features": "extract",
+    "set_feature_format": "extract",
+    "extract_to_dir": "sharded",
+    "load_features": "sharded",
+    "AudioError": "audio",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -14,17 +14,64 @@ from transformers import AutoConfig, AutoModel
 
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
-from .models import hubert
+from .models import distilhubert, hubert, unispeech_sat, wavlm
+from .models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
 from .models.hubert import S3prlHubertConfig, S3prlHubertModel
+from .models.mockingjay import REFERENCE_CONFIGS as MOCKINGJAY_REFERENCE_CONFIGS
+from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
+from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel
+from .models.wavlm import S3prlWavLMConfig, S3prlWavLMModel
+from .models import data2vec, wav2vec2, wav2vec2_conformer
+from .models.data2vec import S3prlData2VecConfig, S3prlData2VecModel
+from .models.wav2vec2 import S3prlWav2Vec2Config, S3prlWav2Vec2Model
+from .models.wav2vec2_conformer import S3prlWav2Vec2ConformerConfig, S3prlWav2Vec2ConformerModel
+from .models import apc, decoar, decoar2, modified_cpc, npc
+from .models.apc import S3prlApcConfig, S3prlApcModel
+from .models.decoar import S3prlDecoarConfig, S3prlDecoarModel
+from .models.decoar2 import S3prlDecoar2Config, S3prlDecoar2Model
+from .models.modified_cpc import S3prlModifiedCpcConfig, S3prlModifiedCpcModel
+from .models.npc import S3prlNpcConfig, S3prlNpcModel
 
 # family (registry) -> (config class, model class). Adding a family = one row here.
 FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedModel]]] = {
     "hubert": (S3prlHubertConfig, S3prlHubertModel),
+    "wav2vec2": (S3prlWav2Vec2Config, S3prlWav2Vec2Model),
+    "wav2vec2_conformer": (S3prlWav2Vec2ConformerConfig, S3prlWav2Vec2ConformerModel),
+    "data2vec": (S3prlData2VecConfig, S3prlData2VecModel),
+    "wavlm": (S3prlWavLMConfig, S3prlWavLMModel),
+    "unispeech_sat": (S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel),
+    "distilhubert": (S3prlDistilHubertConfig, S3prlDistilHubertModel),
+    # S3PRL runs all three with the mockingjay expert: one network, one model type.
+    "mockingjay": (S3prlMockingjayConfig, S3prlMockingjayModel),
+    "tera": (S3prlMockingjayConfig, S3prlMockingjayModel),
+    "audio_albert": (S3prlMockingjayConfig, S3prlMockingjayModel),
+    # S3PRL runs VQ-APC with the apc expert: one network (the VQ layers are optional), one model type.
+    "apc": (S3prlApcConfig, S3prlApcModel),
+    "vq_apc": (S3prlApcConfig, S3prlApcModel),
+    "npc": (S3prlNpcConfig, S3prlNpcModel),
+    "modified_cpc": (S3prlModifiedCpcConfig, S3prlModifiedCpcModel),
+    "decoar": (S3prlDecoarConfig, S3prlDecoarModel),
+    "decoar2": (S3prlDecoar2Config, S3prlDecoar2Model),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
 FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "hubert": hubert.REFERENCE_CONFIGS,
+    "wav2vec2": wav2vec2.REFERENCE_CONFIGS,
+    "wav2vec2_conformer": wav2vec2_conformer.REFERENCE_CONFIGS,
+    "data2vec": data2vec.REFERENCE_CONFIGS,
+    "wavlm": wavlm.REFERENCE_CONFIGS,
+    "unispeech_sat": unispeech_sat.REFERENCE_CONFIGS,
+    "distilhubert": distilhubert.REFERENCE_CONFIGS,
+    "mockingjay": MOCKINGJAY_REFERENCE_CONFIGS,
+    "tera": MOCKINGJAY_REFERENCE_CONFIGS,
+    "audio_albert": MOCKINGJAY_REFERENCE_CONFIGS,
+    "apc": apc.REFERENCE_CONFIGS,
+    "vq_apc": apc.REFERENCE_CONFIGS,
+    "npc": npc.REFERENCE_CONFIGS,
+    "modified_cpc": modified_cpc.REFERENCE_CONFIGS,
+    "decoar": decoar.REFERENCE_CONFIGS,
+    "decoar2": decoar2.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():

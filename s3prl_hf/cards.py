@@ -33,10 +33,86 @@ HIDDEN_STATE_NOTES = {
         "output of layer i-1. Pre-LN models (large): state 0 has no LayerNorm, and the last state is the "
         "encoder's final LayerNorm of the last layer's output."
     ),
+    "wav2vec2": (
+        "S3PRL records the input of every transformer layer and the encoder output: `num_hidden_layers + 1` "
+        "states. Post-LN models (wav2vec2_base_960, wav2vec2_large_960): state 0 is LayerNorm(CNN features + "
+        "positional conv), state i is the output of layer i-1. Pre-LN models (Libri-Light, XLSR, XLS-R): state 0 "
+        "has no LayerNorm, and the last state is the encoder's final LayerNorm of the last layer's output (which "
+        "transformers 5's own `hidden_states` leave out)."
+    ),
+    "wav2vec2_conformer": (
+        "S3PRL records the input of every conformer layer and the encoder output: `num_hidden_layers + 1` states. "
+        "The conformer encoder has no positional conv: state 0 is the projected CNN features with padded frames "
+        "zeroed, states 1 to L-1 are layer outputs, and the last state is the encoder's final LayerNorm of the "
+        "last layer's output. Positions enter every layer's attention (relative encodings or rotary embeddings)."
+    ),
+    "data2vec": (
+        "S3PRL records the input of every transformer layer and the encoder output: `num_hidden_layers + 1` "
+        "states. The released models are post-LN: state 0 is LayerNorm(CNN features + positional conv stack), "
+        "state i is the output of layer i-1. The positional conv is data2vec's stack of 5 convs (kernel 19, no "
+        "weight norm), each followed by a LayerNorm without parameters and GELU."
+    ),
+    "wavlm": (
+        "S3PRL records the input of every transformer layer and the encoder output: `num_hidden_layers + 1` "
+        "states, defined as for HuBERT (post-LN base models: state 0 is LayerNorm(CNN features + positional "
+        "conv); pre-LN large: no LayerNorm in state 0, final LayerNorm in the last state). Every layer adds "
+        "WavLM's gated relative position bias to its attention."
+    ),
+    "unispeech_sat": (
+        "S3PRL runs UniSpeech-SAT with its WavLM code, relative position bias off, and records the input of every "
+        "transformer layer and the encoder output: `num_hidden_layers + 1` states, defined as for HuBERT "
+        "(post-LN base models: state 0 is LayerNorm(CNN features + positional conv); pre-LN large: no LayerNorm "
+        "in state 0, final LayerNorm in the last state)."
+    ),
+    "distilhubert": (
+        "S3PRL returns 6 states: 0 is the projected CNN features (before the positional conv, no feature "
+        "LayerNorm, padded frames zeroed), 1 and 2 are the outputs of the two transformer layers, and 3 to 5 are "
+        "the prediction heads trained to predict HuBERT Base layers 4, 8 and 12. transformers' own DistilHuBERT "
+        "port drops the heads; this one keeps them. The DistilHuBERT paper uses state 2."
+    ),
 }
+# Mockingjay, TERA and Audio ALBERT run the same S3PRL expert (upstream/mockingjay).
+_MOCKINGJAY_NOTE = (
+    "S3PRL returns `num_hidden_layers + 1` states: state 0 is LayerNorm(Linear(input features) + sinusoidal "
+    "positions), state i the output of transformer layer i (post-LN BERT layers). Audio ALBERT applies one shared "
+    "layer at every depth. The input features are the checkpoint's own (80-dim log-mel for the logMel names, "
+    "240-dim kaldi fbank + deltas for fbankBase), computed in pure torch with torchaudio's numbers."
+)
+HIDDEN_STATE_NOTES.update(mockingjay=_MOCKINGJAY_NOTE, tera=_MOCKINGJAY_NOTE, audio_albert=_MOCKINGJAY_NOTE)
 
 # S3PRL behaviours the port reproduces on purpose, per family.
+_CONV_LENGTH_MASK = (
+    "Frames are masked with fairseq wav2vec 2.0's conv-length rule, as fairseq writes it: frame `conv_len - 1` "
+    "marks the end with Python indexing, so an utterance shorter than the CNN's receptive field (400 samples) "
+    "in a padded batch wraps around (conv_len 0 keeps every frame valid, -1 all but the last), and a batch without "
+    "padding gets no mask at all."
+)
+_PADDED_GROUP_NORM = (
+    "The group norm of the first conv (wav2vec2_base_960, wav2vec2_large_960) normalises over the whole padded "
+    "batch length, so an utterance's features depend on how much the batch pads it, exactly as in S3PRL."
+)
 QUIRKS = {
+    "wav2vec2": (
+        _CONV_LENGTH_MASK,
+        _PADDED_GROUP_NORM,
+        "Waveforms are standardised per utterance (`F.layer_norm`, eps 1e-5, over the valid samples) when the "
+        "checkpoint's `task_cfg.normalize` says so (the Libri-Light, XLSR and XLS-R models).",
+        "`crop_seq_to_multiple` from the checkpoint's config is applied (drops trailing frames; S3PRLUpstream then "
+        "repeats the new last frame).",
+    ),
+    "wav2vec2_conformer": (
+        _CONV_LENGTH_MASK,
+        "The relative-position table is computed for the frames at hand; fairseq's values do not depend on its "
+        "`max_positions`, whose table (781 MiB for the released models) is never allocated.",
+        "The rotary frequencies are the checkpoint's own `inv_freq`, as S3PRL uses them; cos/sin in fp32.",
+        "The BatchNorm running statistics of every convolution module come from the checkpoint; the unused "
+        "positional conv weights fairseq stores are dropped.",
+    ),
+    "data2vec": (
+        _CONV_LENGTH_MASK,
+        "The checkpoint's EMA teacher (`_ema`) and regression head (`final_proj`) are dropped, as S3PRL's loader "
+        "does; a checkpoint without `_ema` is refused, as S3PRL's loader fails on it.",
+    ),
     "hubert": (
         "Frames are masked with fairseq HuBERT's all-chunk rule (a frame is padding only if all of its "
         "`T_padded // T_frames` samples are), which keeps one frame more than transformers' conv-length rule "
@@ -44,7 +120,113 @@ QUIRKS = {
         "The group norm of the base models' first conv normalises over the whole padded batch length, so an "
         "utterance's features depend on how much the batch pads it, exactly as in S3PRL.",
     ),
+    "wavlm": (
+        "Frames are masked with fairseq HuBERT's all-chunk rule (`WavLM.forward_padding_mask`), which keeps one "
+        "frame more than transformers' conv-length rule for many lengths and changes the shorter utterances of a "
+        "padded batch.",
+        "The relative position bias uses the checkpoint's `num_buckets` and `max_distance` (S3PRL's default "
+        "`max_distance` is 1280, transformers' 800).",
+        "The group norm of the base models' first conv normalises over the whole padded batch length, so an "
+        "utterance's features depend on how much the batch pads it, exactly as in S3PRL.",
+    ),
+    "unispeech_sat": (
+        "Frames are masked with fairseq HuBERT's all-chunk rule (`WavLM.forward_padding_mask`), which keeps one "
+        "frame more than transformers' conv-length rule for many lengths and changes the shorter utterances of a "
+        "padded batch.",
+        "The group norm of the base models' first conv normalises over the whole padded batch length, so an "
+        "utterance's features depend on how much the batch pads it, exactly as in S3PRL.",
+    ),
+    "distilhubert": (
+        "Frames are masked with the distiller's `cal_pad_mask`: the conv-length formula with truncating "
+        "division, applied with Python slicing (a negative length masks only the last frames).",
+        "The group norm of the first conv normalises over the whole padded batch length, so an utterance's "
+        "features depend on how much the batch pads it, exactly as in S3PRL.",
+        "Waveforms are not normalised (the distiller has no `normalize` option).",
+    ),
 }
+_MOCKINGJAY_QUIRKS = (
+    "Log-mel / linear checkpoints: each utterance is scaled to -25 dB, then the whole zero-padded batch goes through "
+    "one STFT (centred, reflect padding at the batch's ends only), so the last frames of a shorter utterance see its "
+    "zero padding instead of a reflection.",
+    "CMVN normalises each utterance over `round(len / (padded_len / frames))` frames (Python's round-half-even on "
+    "S3PRL's float expression): this can differ by one from the utterance's own frame count and depends on the "
+    "batch's longest utterance. Later frames are zero.",
+    "The attention mask lets the first N frames attend, N being the number of frames whose features sum to non-zero "
+    "(CMVN's zero padding); without CMVN nothing is masked.",
+    "fbank checkpoints: kaldi fbank per utterance gives `1 + (len - 400) // 160` frames, two or three fewer than the "
+    "`ceil(len / 160)` S3PRL reports valid; in a batch those last valid frames are the encoder's output on zero "
+    "features, alone copies of the last frame. An utterance under 400 samples in a batch whose longest is 0.05 s or "
+    "more fails, as in S3PRL, and an utterance with a single fbank frame gets NaN from the unbiased CMVN std.",
+    "Inputs longer than `sequence_length` frames (1500; 3000 for the seq3k names; 500 in the LinearLarge recipe) are "
+    "cut with `torch.chunk` into `ceil(frames / sequence_length)` equal chunks of the batch's frame axis, encoded "
+    "independently with positions restarting at 0: no attention across chunks, and the chunk boundaries depend on "
+    "the batch's longest utterance.",
+    "So an utterance's features depend on the rest of its batch. `batch_invariant=True` (a config field: "
+    "`AutoUpstream.from_pretrained(name, batch_invariant=True)`) runs each utterance alone, as S3PRL would in a "
+    "batch of one, at the cost of one forward per utterance.",
+)
+QUIRKS.update(mockingjay=_MOCKINGJAY_QUIRKS, tera=_MOCKINGJAY_QUIRKS, audio_albert=_MOCKINGJAY_QUIRKS)
+
+# APC, VQ-APC, NPC, DeCoAR and DeCoAR 2.0 share S3PRL's fbank frontend (upstream/apc/audio.py and its copies).
+_FBANK_INPUT = ("The input is S3PRL's kaldi fbank (80 bins, hamming window, 25 ms / 10 ms) with per-utterance CMVN, "
+                "computed in pure torch with torchaudio's numbers.")
+_FBANK_QUIRK = (
+    "kaldi fbank per utterance gives `1 + (len - 400) // 160` frames, two or three fewer than the `ceil(len / 160)` "
+    "S3PRL reports valid: in a padded batch a shorter utterance's last valid frames are the network's output on "
+    "padding, alone copies of its last frame. An utterance under 400 samples in a batch whose longest is 0.05 s or "
+    "more fails, as in S3PRL, and one with a single fbank frame (400 to 559 samples) gets NaN from the unbiased CMVN "
+    "std.")
+_APC_NOTE = (
+    "S3PRL returns 3 states whatever the depth of the GRU stack: the outputs of layers 1 and 2 (what it hooks as the "
+    "inputs of layers 2 and 3; from layer 2 on each output includes the residual) and the last layer's output. "
+    + _FBANK_INPUT)
+_APC_QUIRKS = (
+    _FBANK_QUIRK,
+    "The GRUs run on packed sequences (each utterance's own frames only), so padding never leaks into an utterance; "
+    "padded frames are zero in every state.",
+)
+HIDDEN_STATE_NOTES.update(
+    apc=_APC_NOTE,
+    vq_apc=_APC_NOTE + " The VQ layer quantises the last layer's output for pretraining only: every state is taken "
+    "before it. The converted model keeps its weights (`model.quantize(states[-1])` gives S3PRL's eval-mode codes).",
+    npc=("S3PRL returns `2 * n_blocks + 1` states (9 for the released 4 blocks), in the order its hooks fire: block 1's "
+         "output, masked conv 1's output, block 2's output, ..., then the sum of the masked convs' outputs, NPC's "
+         "representation (before VQ, which only feeds the pretraining head). " + _FBANK_INPUT),
+    modified_cpc=("S3PRL returns 2 states: the conv encoder's output (160 samples per frame) and the autoregressive "
+                  "LSTM's output, computed from the raw waveform (no normalisation)."),
+    decoar=("S3PRL returns one state per depth (4): the outputs of forward LSTM k and backward LSTM k concatenated "
+            "(2 x 1024), the backward stack reading each utterance reversed. The input projection has no state of its "
+            "own. " + _FBANK_INPUT),
+    decoar2=("S3PRL returns `num_hidden_layers + 1` states (13), at 320 samples per frame: the input of every "
+             "transformer layer (state 0 = LayerNorm(projected fbank + positional conv), post-LN layers) and the "
+             "encoder's output. " + _FBANK_INPUT + " Every second fbank frame is kept."),
+)
+QUIRKS.update(
+    apc=_APC_QUIRKS,
+    vq_apc=_APC_QUIRKS,
+    npc=(
+        _FBANK_QUIRK,
+        "The conv blocks and masked convs run over the whole zero-padded batch (NPC gets no lengths), so a shorter "
+        "utterance's last frames see its padding, and BatchNorm uses the checkpoint's running statistics.",
+    ),
+    modified_cpc=(
+        "The encoder and the LSTM run over the zero-padded waveforms of the batch, so a shorter utterance's last "
+        "frames (and, for an RNN run backwards, all of them) depend on how much the batch pads it, as in S3PRL.",
+    ),
+    decoar=(
+        _FBANK_QUIRK,
+        "Both LSTM stacks run on packed sequences, so padding never leaks into an utterance; padded frames are zero.",
+        "S3PRL hard-codes 1024 units and 4 layers; the converter reads the sizes from the checkpoint's weights and "
+        "accepts both the released multi-layer LSTM names and S3PRL's per-layer names.",
+    ),
+    decoar2=(
+        _FBANK_QUIRK,
+        "Padded frames are zeroed before the positional conv and masked as attention keys, as fairseq does; the extra "
+        "frame S3PRL adds to reach an even count is masked and trimmed, so it changes nothing and is not added.",
+        "S3PRL fixes the architecture in code (12 heads among it); the converter reads widths, depth and the "
+        "positional conv from the weights and keeps S3PRL's 12 heads, which no weight shape records.",
+    ),
+)
 COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",

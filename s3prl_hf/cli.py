@@ -1,4 +1,4 @@
-"""The `s3prl-hf` command line: list, info, convert, demo."""
+"""The `s3prl-hf` command line: list, info, convert, demo, extract."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import registry
+from . import extract_cli, registry
 from .auto import AutoUpstream, is_implemented, reference_config
 from .conversion import CheckpointFormatError
-from .convert import convert_checkpoint
+from .convert import DEFAULT_MAX_SHARD_SIZE, convert_checkpoint
 
 DEMO_UPSTREAM = "hubert_base"
 
@@ -64,9 +64,10 @@ def cmd_info(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    output = convert_checkpoint(args.name, args.checkpoint, args.output, force=args.force)
-    print(f"wrote {output} (config.json, model.safetensors, README.md); load it with "
-          f"AutoUpstream.from_pretrained({str(output)!r})")
+    output = convert_checkpoint(args.name, args.checkpoint, args.output, force=args.force,
+                                max_shard_size=args.max_shard_size)
+    files = ", ".join(sorted(path.name for path in output.iterdir()))
+    print(f"wrote {output} ({files}); load it with AutoUpstream.from_pretrained({str(output)!r})")
     return 0
 
 
@@ -121,12 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="original checkpoint file (S3PRL or fairseq format)")
     p.add_argument("--output", required=True, help="folder to create")
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    p.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,
+                   help=f"largest safetensors file; bigger models are sharded with an index "
+                        f"(default {DEFAULT_MAX_SHARD_SIZE})")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("demo", help="offline demo: convert a bundled checkpoint and extract every layer")
     p.add_argument("--output", default=None, help="keep the converted folder here")
     p.add_argument("--force", action="store_true", help="replace --output if it exists")
     p.set_defaults(func=cmd_demo)
+
+    extract_cli.add_parser(sub)
     return parser
 
 

@@ -27,6 +27,13 @@ INERT_GLOBAL_PREFIXES = (
     "numpy._core.multiarray.scalar",
     "numpy.dtype",
     "numpy.dtypes.",
+    # S3PRL's pretrain runner (DistilHuBERT's and Mockingjay/TERA's checkpoints) saves its Lamb/BertAdam
+    # optimizer state, whose param groups hold an LR-schedule object (optimizers.py: ConstantLR, Warmup*Schedule),
+    # pickled from the top-level `optimizers` module of the S3PRL checkout it ran in (later `s3prl.optimizers`).
+    "optimizers.ConstantLR",
+    "optimizers.Warmup",
+    "s3prl.optimizers.ConstantLR",
+    "s3prl.optimizers.Warmup",
 )
 
 
@@ -84,12 +91,15 @@ def load_original_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
     allowed: list = [argparse.Namespace]
+    # Zip files (torch >= 1.6) are memory-mapped: tensors are read from the file when used, so converting a
+    # multi-GB checkpoint holds about one copy of the weights; the legacy format cannot be mapped.
+    mmap = zipfile.is_zipfile(path)
     # torch names the first global it refuses; allow the inert ones one by one and retry. This works for
     # zip and legacy (non-zip) files alike.
     for _ in range(32):
         try:
             with torch.serialization.safe_globals(allowed):
-                state = torch.load(path, map_location="cpu", weights_only=True)
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
             break
         except pickle.UnpicklingError as error:
             match = re.search(r"GLOBAL ([\w.]+)", str(error))

@@ -19,18 +19,51 @@ from . import cards, registry
 from .auto import check_implemented
 from .conversion import file_sha256, load_original_checkpoint
 from .modeling_utils import UpstreamPreTrainedModel
+from .models.distilhubert.convert_distilhubert import convert_distilhubert
 from .models.hubert.convert_hubert import convert_hubert
+from .models.mockingjay.convert_mockingjay import convert_mockingjay
+from .models.unispeech_sat.convert_unispeech_sat import convert_unispeech_sat
+from .models.wavlm.convert_wavlm import convert_wavlm
+from .models.data2vec.convert_data2vec import convert_data2vec
+from .models.wav2vec2.convert_wav2vec2 import convert_wav2vec2
+from .models.wav2vec2_conformer.convert_wav2vec2_conformer import convert_wav2vec2_conformer
+from .models.apc.convert_apc import convert_apc, convert_vq_apc
+from .models.decoar.convert_decoar import convert_decoar
+from .models.decoar2.convert_decoar2 import convert_decoar2
+from .models.modified_cpc.convert_modified_cpc import convert_modified_cpc
+from .models.npc.convert_npc import convert_npc
 
 logger = logging.getLogger(__name__)
 
 # family -> function(checkpoint dict) -> model. Adding a family = one row here.
 CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "hubert": convert_hubert,
+    "wav2vec2": convert_wav2vec2,
+    "wav2vec2_conformer": convert_wav2vec2_conformer,
+    "data2vec": convert_data2vec,
+    "wavlm": convert_wavlm,
+    "unispeech_sat": convert_unispeech_sat,
+    "distilhubert": convert_distilhubert,
+    "mockingjay": convert_mockingjay,
+    "tera": convert_mockingjay,
+    "audio_albert": convert_mockingjay,
+    "apc": convert_apc,
+    "vq_apc": convert_vq_apc,
+    "npc": convert_npc,
+    "modified_cpc": convert_modified_cpc,
+    "decoar": convert_decoar,
+    "decoar2": convert_decoar2,
 }
 
 
+# Larger models are written as `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`
+# (xls_r_1b: 2 shards, xls_r_2b: 5); smaller ones as one `model.safetensors`. Shards keep each file a size the
+# Hub and its CDN handle well, and bound the extra memory of writing one (safetensors serialises a shard at once).
+DEFAULT_MAX_SHARD_SIZE = "2GB"
+
+
 def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | os.PathLike, *,
-                       force: bool = False) -> Path:
+                       force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE) -> Path:
     """Convert an original S3PRL / fairseq checkpoint of upstream `name` into `output`.
 
     Args:
@@ -38,6 +71,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         checkpoint: Path of the original checkpoint file.
         output: Folder to create.
         force: Replace `output` if it already exists.
+        max_shard_size: Largest safetensors file to write ("2GB", "500MB" or bytes); bigger models are sharded
+            with an index, which `from_pretrained` reads transparently.
 
     Returns:
         The output folder.
@@ -69,7 +104,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     try:
-        model.save_pretrained(staging)
+        model.save_pretrained(staging, max_shard_size=max_shard_size)
         card = cards.render_card(spec, model.config, source_name=checkpoint.name,
                                  source_sha256=file_sha256(checkpoint))
         (staging / "README.md").write_text(card, encoding="utf-8")

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import FIXTURES
 from s3prl_hf import cards, registry
+from s3prl_hf.auto import FAMILY_CLASSES
 from s3prl_hf.cli import main
 
 REPO = Path(__file__).parents[1]
@@ -21,6 +22,9 @@ def test_list_info_and_pattern(capsys):
     out = capsys.readouterr().out
     assert "hubert_base" in out and "13 hidden states" in out and "@article{hsu2021hubert" in out
     assert main(["list", "--family", "wavlm"]) == 0
+    assert "available" in capsys.readouterr().out
+    planned = next(spec.family for spec in registry.UPSTREAMS if spec.family not in FAMILY_CLASSES)
+    assert main(["list", "--family", planned]) == 0
     assert "planned" in capsys.readouterr().out
 
 

@@ -12,7 +12,8 @@ import torch
 from conftest import fixture_dirs, fixture_meta, load_cases
 from s3prl_hf import AutoUpstream
 
-SOURCES = ["original_s3prl.pt", "original_fairseq.pt"]
+# The fairseq release of the wav2vec 2.0 conformers has no file extension (LL_relpos_PT_no_FT).
+SOURCES = ["original_s3prl.pt", "original_fairseq.pt", "original_fairseq"]
 PARAMS = [pytest.param(folder, source, id=f"{folder.name}-{source.split('_')[1].split('.')[0]}")
           for folder in fixture_dirs() for source in SOURCES if (folder / source).exists()]
 
@@ -51,11 +52,15 @@ def test_converted_checkpoint_matches_s3prl(folder, source, converted_fixture):
                                    f"{folder.name}/{case}")
 
 
-@pytest.mark.parametrize("folder", [f for f in fixture_dirs() if (f / "original_fairseq.pt").exists()])
+def fairseq_source(folder):
+    return next((name for name in SOURCES[1:] if (folder / name).exists()), None)
+
+
+@pytest.mark.parametrize("folder", [f for f in fixture_dirs() if fairseq_source(f)])
 def test_both_source_formats_give_identical_weights(folder, converted_fixture):
     from safetensors.torch import load_file
 
     a = load_file(converted_fixture(folder, "original_s3prl.pt") / "model.safetensors")
-    b = load_file(converted_fixture(folder, "original_fairseq.pt") / "model.safetensors")
+    b = load_file(converted_fixture(folder, fairseq_source(folder)) / "model.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -29,7 +29,7 @@ import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 # The shims must be imported before anything from s3prl (see s3prl_shim.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -135,14 +135,15 @@ def versions() -> Dict[str, str]:
     return out
 
 
-def run_s3prl_cases(hub_entry: str, ckpt_path: Path, case_inputs: dict):
-    """Run S3PRLUpstream (eval mode, no_grad) on every case; return tensors + what S3PRLUpstream reports."""
+def run_s3prl_cases(hub_entry: str, ckpt_path: Path, case_inputs: dict, cases: Optional[Dict[str, dict]] = None):
+    """Run S3PRLUpstream (eval mode, no_grad) on every case (``CASES`` unless a family passes its own, in the same
+    format); return tensors + what S3PRLUpstream reports."""
     from s3prl.nn import S3PRLUpstream
 
     tensors: Dict[str, torch.Tensor] = {}
     info = None
     upstreams = {}
-    for case, spec in CASES.items():
+    for case, spec in (CASES if cases is None else cases).items():
         key = json.dumps(spec["options"], sort_keys=True)
         if key not in upstreams:
             # NB: S3PRLUpstream.__init__ reseeds the global RNGs and ends in train mode.
@@ -200,11 +201,11 @@ def write_safetensors_canonical(tensors: Dict[str, torch.Tensor], path: Path, me
             assert torch.equal(f.get_tensor(k), tensors[k]), k
 
 
-def write_expected(out_dir: Path, tensors, common_meta: Dict[str, str]):
+def write_expected(out_dir: Path, tensors, common_meta: Dict[str, str], cases: Optional[Dict[str, dict]] = None):
     cases_json = json.dumps(
         {case: {"name": common_meta["hub_entry"], "path_or_url": "original_s3prl.pt", **spec["options"],
                 "lengths": spec["lengths"], **({"inputs_from": spec["inputs_from"]} if "inputs_from" in spec else {})}
-         for case, spec in CASES.items()},
+         for case, spec in (CASES if cases is None else cases).items()},
         sort_keys=True,
     )
     metadata = {**common_meta, "cases": cases_json}

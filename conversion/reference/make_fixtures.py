@@ -30,6 +30,21 @@ from fixture_common import FixtureFiles, make_case_inputs  # noqa: E402
 # Builders live in their own modules (fixtures_<family>.py), imported only when their family is generated.
 FAMILIES: Dict[str, str] = {
     "hubert": "fixtures_hubert:build_hubert",
+    "wav2vec2": "fixtures_wav2vec2:build_wav2vec2",
+    "wav2vec2_conformer": "fixtures_wav2vec2:build_wav2vec2_conformer",
+    "data2vec": "fixtures_wav2vec2:build_data2vec",
+    "wavlm": "fixtures_wavlm:build_wavlm",
+    "unispeech_sat": "fixtures_wavlm:build_unispeech_sat",
+    "distilhubert": "fixtures_distilhubert:build_distilhubert",
+    "frontends": "fixtures_frontends:build_frontends",
+    "mockingjay": "fixtures_mockingjay:build_mockingjay",
+    "apc": "fixtures_apc:build_apc",
+    "vq_apc": "fixtures_apc:build_vq_apc",
+    "npc": "fixtures_apc:build_npc",
+    "modified_cpc": "fixtures_cpc:build_modified_cpc",
+    "decoar": "fixtures_decoar:build_decoar",
+    "decoar2": "fixtures_decoar:build_decoar2",
+    "native_recipes": "fixtures_apc:build_recipes",
 }
 
 
