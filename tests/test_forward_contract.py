@@ -189,3 +189,20 @@ def test_backward_reaches_every_parameter(model):
     unused = tuple(f"{name}." for name in getattr(model, "_modules_outside_hidden_states", ()))
     missing = [n for n, p in model.named_parameters() if p.grad is None and not n.startswith(unused)]
     assert not missing, missing
+
+
+@torch.no_grad()
+def test_skip_padding_gives_the_padded_batch_numbers_on_valid_frames(model):
+    if not hasattr(model.config, "skip_padding"):
+        pytest.skip("this family always runs the padded batch")
+    wavs, wavs_len = _batch([16000, 9999, 3000, 700])
+    model.config.skip_padding = False
+    try:
+        padded = model(wavs, wavs_len)
+    finally:
+        model.config.skip_padding = True
+    skipped = model(wavs, wavs_len)
+    for a, b, lengths in zip(skipped.hidden_states, padded.hidden_states, padded.hidden_states_lengths):
+        valid = torch.arange(b.shape[1])[None, :] < lengths[:, None]
+        torch.testing.assert_close(a[valid], b[valid], rtol=1e-5, atol=1e-5)
+        assert torch.isfinite(a).all()

@@ -18,6 +18,8 @@ convs (`pos_conv_depth > 1`, transformers' `Data2VecAudioPositionalConvEmbedding
 
 from __future__ import annotations
 
+import math
+
 from types import SimpleNamespace
 
 import torch
@@ -117,7 +119,8 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
 
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
         features, valid = self._project_features(wavs, wavs_len)
-        hidden_states = self._encode(features, valid, num_hidden_states - 1)
+        hidden_states = self._encode(features, valid, num_hidden_states - 1,
+                                     needed=self._needed_frames(wavs_len, valid))
         if self.config.do_stable_layer_norm and len(hidden_states) == self.config.num_layers:
             hidden_states[-1] = self.encoder.layer_norm(hidden_states[-1])
         return hidden_states
@@ -136,13 +139,44 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
         hidden = self.feature_projection(features)
         return hidden.masked_fill(~valid[..., None], 0.0), valid
 
-    def _encode(self, features, valid, num_layers) -> list[torch.Tensor]:
-        """[encoder input (features + positional conv, LayerNorm if post-LN), outputs of the first layers]."""
+    def _needed_frames(self, wavs_len: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Frames of each utterance whose values matter: those S3PRL reports as valid (`ceil(len / stride)`,
+        which can be 1-2 more than the model's unmasked frames) and every unmasked frame (the keys)."""
+        stride = math.prod(self.config.conv_stride)
+        reported = torch.div(wavs_len + stride - 1, stride, rounding_mode="floor")
+        return torch.clamp(torch.maximum(reported, valid.sum(1)), max=valid.shape[1])
+
+    def _encode(self, features, valid, num_layers, needed=None) -> list[torch.Tensor]:
+        """[encoder input (features + positional conv, LayerNorm if post-LN), outputs of the first layers].
+
+        With `needed` (frames that matter per utterance) and `config.skip_padding` on CPU, the layers run on each
+        utterance's needed frames only; the padded frames of the outputs are then zeros.
+        """
         hidden = features + self.encoder.pos_conv_embed(features)
         if not self.config.do_stable_layer_norm:
             hidden = self.encoder.layer_norm(hidden)
         hidden = self.encoder.dropout(hidden)
+        if needed is not None and self._skips_padding(hidden, needed):
+            return [hidden] + self._run_layers_per_utterance(hidden, valid, needed, num_layers)
         return [hidden] + self._run_layers(hidden, valid, num_layers)
+
+    def _skips_padding(self, hidden: torch.Tensor, needed: torch.Tensor) -> bool:
+        # worth it only when a tenth of the batch or more is padding; on GPUs the padded batch is faster
+        padded = hidden.shape[0] * hidden.shape[1]
+        return (self.config.skip_padding and hidden.device.type == "cpu" and hidden.shape[0] > 1
+                and int(needed.sum()) < 0.9 * padded)
+
+    def _run_layers_per_utterance(self, hidden, valid, needed, num_layers) -> list[torch.Tensor]:
+        """`_run_layers` on each utterance's needed frames, re-padded with zeros into batch tensors."""
+        outputs: list[torch.Tensor] = []
+        for index, length in enumerate(needed.tolist()):
+            states = self._run_layers(hidden[index : index + 1, :length], valid[index : index + 1, :length],
+                                      num_layers)
+            if not outputs:
+                outputs = [hidden.new_zeros(hidden.shape[:2] + state.shape[2:]) for state in states]
+            for output, state in zip(outputs, states):
+                output[index, :length] = state[0]
+        return outputs
 
     def _run_layers(self, hidden, valid, num_layers) -> list[torch.Tensor]:
         """Outputs of the first `num_layers` transformer layers; families with other layers override this."""

@@ -102,12 +102,14 @@ class S3prlWav2Vec2ConformerModel(S3prlWav2Vec2Model):
         elif isinstance(module, S3prlRotaryPositionalEmbedding):
             init.copy_(module.inv_freq, rotary_inv_freq(self.config))
 
-    def _encode(self, features, valid, num_layers) -> list[torch.Tensor]:
+    def _encode(self, features, valid, num_layers, needed=None) -> list[torch.Tensor]:
         """[encoder input (projected features; LayerNorm if post-LN), outputs of the first layers]."""
         hidden = features
         if not self.config.do_stable_layer_norm:
             hidden = self.encoder.layer_norm(hidden)
         hidden = self.encoder.dropout(hidden)
+        # Always the padded batch: the conformer's depthwise conv mixes padded frames into the valid ones near
+        # each utterance's end (fairseq masks only attention keys), so S3PRL's numbers depend on the padding.
         return [hidden] + self._run_layers(hidden, valid, num_layers)
 
     def _run_layers(self, hidden, valid, num_layers) -> list[torch.Tensor]:
