@@ -319,7 +319,10 @@ def render_report(results: dict) -> str:
              f"{results['gemm_gflops']:.0f} GFLOP/s (2048x2048 fp32, same run). Random full-size weights, the same "
              f"for the three contenders. Batch: {len(results['batch_seconds'])} utterances of "
              f"{', '.join(map(str, results['batch_seconds']))} s, padded; median of {results['repeats']} after a "
-             f"warm-up. Load time and memory come from fresh processes, libraries imported beforehand.", ""]
+             f"warm-up. Load time and memory come from fresh processes, libraries imported beforehand. s3prl_hf "
+             f"memory-maps its safetensors, so its load-time peak counts only what loading touches; the weights "
+             f"become resident on first use. Run with the S3PRL reference environment's Python "
+             f"(`conversion/reference/setup_env.sh`), which has s3prl 0.4.18 next to transformers.", ""]
     for size, r in results.items():
         if not isinstance(r, dict) or "s3prl" not in r:
             continue
