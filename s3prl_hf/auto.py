@@ -14,23 +14,21 @@ from transformers import AutoConfig, AutoModel
 
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
-from .models import distilhubert, hubert, unispeech_sat, wavlm
-from .models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
-from .models.hubert import S3prlHubertConfig, S3prlHubertModel
-from .models.mockingjay import REFERENCE_CONFIGS as MOCKINGJAY_REFERENCE_CONFIGS
-from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
-from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel
-from .models.wavlm import S3prlWavLMConfig, S3prlWavLMModel
-from .models import data2vec, wav2vec2, wav2vec2_conformer
-from .models.data2vec import S3prlData2VecConfig, S3prlData2VecModel
-from .models.wav2vec2 import S3prlWav2Vec2Config, S3prlWav2Vec2Model
-from .models.wav2vec2_conformer import S3prlWav2Vec2ConformerConfig, S3prlWav2Vec2ConformerModel
-from .models import apc, decoar, decoar2, modified_cpc, npc
+from .models import (apc, data2vec, decoar, decoar2, distilhubert, hubert, mockingjay, modified_cpc, npc,
+                     unispeech_sat, wav2vec2, wav2vec2_conformer, wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
+from .models.data2vec import S3prlData2VecConfig, S3prlData2VecModel
 from .models.decoar import S3prlDecoarConfig, S3prlDecoarModel
 from .models.decoar2 import S3prlDecoar2Config, S3prlDecoar2Model
+from .models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
+from .models.hubert import S3prlHubertConfig, S3prlHubertModel
+from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
 from .models.modified_cpc import S3prlModifiedCpcConfig, S3prlModifiedCpcModel
 from .models.npc import S3prlNpcConfig, S3prlNpcModel
+from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel
+from .models.wav2vec2 import S3prlWav2Vec2Config, S3prlWav2Vec2Model
+from .models.wav2vec2_conformer import S3prlWav2Vec2ConformerConfig, S3prlWav2Vec2ConformerModel
+from .models.wavlm import S3prlWavLMConfig, S3prlWavLMModel
 
 # family (registry) -> (config class, model class). Adding a family = one row here.
 FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedModel]]] = {
@@ -63,9 +61,9 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "wavlm": wavlm.REFERENCE_CONFIGS,
     "unispeech_sat": unispeech_sat.REFERENCE_CONFIGS,
     "distilhubert": distilhubert.REFERENCE_CONFIGS,
-    "mockingjay": MOCKINGJAY_REFERENCE_CONFIGS,
-    "tera": MOCKINGJAY_REFERENCE_CONFIGS,
-    "audio_albert": MOCKINGJAY_REFERENCE_CONFIGS,
+    "mockingjay": mockingjay.REFERENCE_CONFIGS,
+    "tera": mockingjay.REFERENCE_CONFIGS,
+    "audio_albert": mockingjay.REFERENCE_CONFIGS,
     "apc": apc.REFERENCE_CONFIGS,
     "vq_apc": apc.REFERENCE_CONFIGS,
     "npc": npc.REFERENCE_CONFIGS,
