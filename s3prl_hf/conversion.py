@@ -210,3 +210,14 @@ def load_exact_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch
     dtype = next(iter(expected.values())).dtype if expected else torch.float32
     model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()},
                           strict=True, assign=True)
+
+
+def build_model(model_class, config, weights: Mapping[str, torch.Tensor]):
+    """Instantiate `model_class(config)` on the meta device and assign `weights` (no copy, exact keys), in eval mode.
+
+    Families whose models need more after loading (buffers, realigned RNN weights) do those steps on the result.
+    """
+    with torch.device("meta"):
+        model = model_class(config)
+    load_exact_state_dict(model, weights)
+    return model.eval()

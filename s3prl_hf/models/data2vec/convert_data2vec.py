@@ -10,12 +10,11 @@ checkpoint is told from a wav2vec 2.0 one) and drops `final_proj` (`remove_pretr
 
 from __future__ import annotations
 
-from ...conversion import CheckpointFormatError, rename_state_dict
+from ...conversion import CheckpointFormatError, build_model, rename_state_dict
 from ..wav2vec2.convert_wav2vec2 import (
     MODEL_DEFAULTS,
     POS_CONV_STACK_KEY_MAP,
     TRANSFORMER_KEY_MAP,
-    build_model,
     check_flat_weights,
     fairseq_model_name,
     merged_config,

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 
-import torch
-
-from ...conversion import CheckpointFormatError, load_exact_state_dict, rename_state_dict
+from ...conversion import CheckpointFormatError, build_model, rename_state_dict
 # The shared fairseq tables, also importable from here (the WavLM converter does).
 from ..wav2vec2.convert_wav2vec2 import ACTIVATIONS, EXTRACTOR_MODES  # noqa: F401
 from ..wav2vec2.convert_wav2vec2 import (
@@ -101,7 +99,4 @@ def convert_hubert(state: dict) -> S3prlHubertModel:
     model_cfg, task_cfg, weights = split_checkpoint(state)
     config = config_from_original(model_cfg, task_cfg)
     weights = add_identity_projection(rename_state_dict(weights, KEY_MAP), config)
-    with torch.device("meta"):
-        model = S3prlHubertModel(config)
-    load_exact_state_dict(model, weights)
-    return model.eval()
+    return build_model(S3prlHubertModel, config, weights)

@@ -25,7 +25,7 @@ import torch
 
 from ...conversion import (
     CheckpointFormatError,
-    load_exact_state_dict,
+    build_model,
     namespace_to_dict,
     parse_conv_layers,
     rename_state_dict,
@@ -239,14 +239,6 @@ def config_from_original(model_cfg: dict, task_cfg: dict) -> S3prlWav2Vec2Config
         raise CheckpointFormatError(f"layer_type={cfg['layer_type']!r}: this is a wav2vec 2.0 Conformer; convert it "
                                     f"under a wav2vec2_conformer_* name")
     return S3prlWav2Vec2Config(**wav2vec2_config_kwargs(cfg, task_cfg))
-
-
-def build_model(model_class, config, weights: dict):
-    """Instantiate `model_class(config)` on the meta device and assign `weights` (no copy, exact keys)."""
-    with torch.device("meta"):
-        model = model_class(config)
-    load_exact_state_dict(model, weights)
-    return model.eval()
 
 
 def convert_wav2vec2(state: dict) -> S3prlWav2Vec2Model:

@@ -13,13 +13,12 @@ import re
 
 import torch
 
-from ...conversion import CheckpointFormatError, rename_state_dict
+from ...conversion import CheckpointFormatError, build_model, rename_state_dict
 from ..wav2vec2.convert_wav2vec2 import (
     FEATURE_KEY_MAP,
     MODEL_DEFAULTS,
     PRETRAINING_KEY_MAP,
     add_identity_projection,
-    build_model,
     check_flat_weights,
     check_not_other_family,
     check_projection,

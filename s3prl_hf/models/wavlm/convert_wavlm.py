@@ -11,11 +11,10 @@ them. The two families differ only in the attention: WavLM has the relative posi
 
 from __future__ import annotations
 
-from ...conversion import CheckpointFormatError, namespace_to_dict, rename_state_dict
+from ...conversion import CheckpointFormatError, build_model, namespace_to_dict, rename_state_dict
 from ..wav2vec2.convert_wav2vec2 import (
     TRANSFORMER_KEY_MAP,
     add_identity_projection,
-    build_model,
     check_flat_weights,
     check_projection,
     merged_config,
