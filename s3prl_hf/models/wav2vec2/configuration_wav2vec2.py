@@ -45,9 +45,11 @@ class S3prlWav2Vec2Config(UpstreamConfig):
         do_stable_layer_norm: Pre-LN transformer with a final LayerNorm (`layer_norm_first`).
         normalize_waveform: Standardise each utterance before the model (`task_cfg.normalize`).
         initializer_range: Std of the normal init of freshly built (not loaded) weights.
-        skip_padding: On CPU, run the transformer layers on each utterance's frames only, instead of on the padded
-            batch. The valid frames are the same (padded frames are masked keys) up to float rounding; the compute
-            spent on padding is saved. On GPUs the padded batch is used, where one large kernel wins.
+        skip_padding: On CPU, run the CNN front end and the transformer layers on each utterance's frames only,
+            instead of on the padded batch. The valid frames are the same up to float rounding (padded frames
+            are masked keys, and the first GroupNorm's statistics over the padded length are computed
+            exactly, see `feature_encoder.py`); the compute spent on padding is saved. On GPUs the padded batch
+            is used, where one large kernel wins.
 
     Example:
         >>> config = S3prlWav2Vec2Config(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,

@@ -37,6 +37,7 @@ from transformers.models.hubert.modeling_hubert import (
 
 from ...modeling_utils import UpstreamPreTrainedModel, normalize_waveforms
 from .configuration_wav2vec2 import S3prlWav2Vec2Config
+from .feature_encoder import conv_output_length, encode_per_utterance, supports_per_utterance
 
 
 def positional_conv_embedding(config: S3prlWav2Vec2Config) -> nn.Module:
@@ -129,13 +130,18 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
         """Projected CNN features with padded frames zeroed, and the (B, T) bool mask of valid frames."""
         if self.config.normalize_waveform:
             wavs = normalize_waveforms(wavs, wavs_len)
-        features = self.feature_extractor(wavs.to(self.dtype)).transpose(1, 2)
-        frame_len = self._frame_lengths(wavs_len, wavs.shape[1], features.shape[1])
-        valid = torch.arange(features.shape[1], device=features.device)[None, :] < frame_len[:, None]
+        wavs = wavs.to(self.dtype)
+        conv_layers = self.feature_extractor.conv_layers
+        num_frames = conv_output_length(wavs.shape[1], conv_layers)
+        frame_len = self._frame_lengths(wavs_len, wavs.shape[1], num_frames)
         # wav2vec 2.0's crop_seq_to_multiple drops trailing frames after masking (LayerNorm and projection are
         # per frame, so cropping before them is the same)
-        keep = features.shape[1] - features.shape[1] % self.config.crop_seq_to_multiple
-        features, valid = features[:, :keep], valid[:, :keep]
+        keep = num_frames - num_frames % self.config.crop_seq_to_multiple
+        valid = torch.arange(keep, device=wavs.device)[None, :] < frame_len[:, None]
+        if self._skips_padding(wavs) and supports_per_utterance(conv_layers):
+            features = encode_per_utterance(conv_layers, wavs, wavs_len, valid.sum(1))[:, :keep]
+        else:
+            features = self.feature_extractor(wavs).transpose(1, 2)[:, :keep]
         hidden = self.feature_projection(features)
         return hidden.masked_fill(~valid[..., None], 0.0), valid
 
@@ -156,15 +162,18 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
         if not self.config.do_stable_layer_norm:
             hidden = self.encoder.layer_norm(hidden)
         hidden = self.encoder.dropout(hidden)
-        if needed is not None and self._skips_padding(hidden, needed):
+        if needed is not None and self._skips_padding(hidden, needed.sum()):
             return [hidden] + self._run_layers_per_utterance(hidden, valid, needed, num_layers)
         return [hidden] + self._run_layers(hidden, valid, num_layers)
 
-    def _skips_padding(self, hidden: torch.Tensor, needed: torch.Tensor) -> bool:
-        # worth it only when a tenth of the batch or more is padding; on GPUs the padded batch is faster
-        padded = hidden.shape[0] * hidden.shape[1]
-        return (self.config.skip_padding and hidden.device.type == "cpu" and hidden.shape[0] > 1
-                and int(needed.sum()) < 0.9 * padded)
+    def _skips_padding(self, batch: torch.Tensor, needed: torch.Tensor | None = None) -> bool:
+        """Whether to run per utterance: `config.skip_padding` on CPU; on GPUs the padded batch is faster.
+
+        With `needed` (the count of frames that matter), only when a tenth of the batch or more is padding.
+        """
+        if not (self.config.skip_padding and batch.device.type == "cpu"):
+            return False
+        return needed is None or (batch.shape[0] > 1 and int(needed) < 0.9 * batch.shape[0] * batch.shape[1])
 
     def _run_layers_per_utterance(self, hidden, valid, needed, num_layers) -> list[torch.Tensor]:
         """`_run_layers` on each utterance's needed frames, re-padded with zeros into batch tensors."""
