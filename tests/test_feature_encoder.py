@@ -39,6 +39,9 @@ def test_per_utterance_frames_equal_the_padded_batch(norm, conv_bias):
     counts = torch.clamp((lengths + 319) // 320, max=padded.shape[1])
     features = encode_per_utterance(encoder.conv_layers, wavs, lengths, counts)
     assert features.shape == padded.shape
+    # chunks that do not divide the frame counts give the same frames
+    torch.testing.assert_close(encode_per_utterance(encoder.conv_layers, wavs, lengths, counts, chunk_frames=7),
+                               features, rtol=1e-5, atol=1e-5)
     for index, count in enumerate(counts.tolist()):
         torch.testing.assert_close(features[index, :count], padded[index, :count], rtol=1e-5, atol=1e-5)
         assert not features[index, count:].any()

@@ -14,6 +14,8 @@ padding. This module computes, for each utterance, only the frames the model kee
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,49 +84,65 @@ def _group_norm_folded_conv(layer: HubertGroupNormConvLayer, windows: torch.Tens
     return folded_weight.to(windows.dtype), folded_bias.to(windows.dtype)
 
 
-def _first_layer(layer: nn.Module, wav: torch.Tensor, frames: int, stats_frames: int, num_padded: int):
-    """(C, frames) output of the first conv layer, as channels-first features for the next conv."""
+def _first_layer(layer: nn.Module, wav: torch.Tensor, stats_frames: int, num_padded: int):
+    """The first conv layer (norm and activation included) of one utterance, as `(start, frames) -> (C, frames)`.
+
+    Its output for first-layer frames [start, start + frames) comes from the windows of those frames alone, so
+    the utterance can be run in chunks; the GroupNorm statistics are set up here, once, from `stats_frames`.
+    """
     conv = layer.conv
     kernel, stride = conv.kernel_size[0], conv.stride[0]
+    norm = None
     if isinstance(layer, HubertGroupNormConvLayer):
-        windows = _windows(wav, max(frames, stats_frames), kernel, stride)
-        weight, bias = _group_norm_folded_conv(layer, windows, num_padded)
-        return layer.activation(torch.addmm(bias[:, None], weight, windows[:frames].T))
-    windows = _windows(wav, frames, kernel, stride)
-    weight = conv.weight[:, 0]
-    out = windows @ weight.T if conv.bias is None else torch.addmm(conv.bias, windows, weight.T)
-    if isinstance(layer, HubertLayerNormConvLayer):
-        norm = layer.layer_norm
+        weight, bias = _group_norm_folded_conv(layer, _windows(wav, stats_frames, kernel, stride), num_padded)
+    else:
+        weight, bias = conv.weight[:, 0], conv.bias
+        norm = layer.layer_norm if isinstance(layer, HubertLayerNormConvLayer) else None
+
+    def run(start: int, frames: int) -> torch.Tensor:
+        windows = _windows(wav[start * stride :], frames, kernel, stride)
+        if norm is None:  # channels first, ready for the next conv
+            out = weight @ windows.T if bias is None else torch.addmm(bias[:, None], weight, windows.T)
+            return layer.activation(out)
+        out = windows @ weight.T if bias is None else torch.addmm(bias, windows, weight.T)
         out = F.layer_norm(out, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-    return layer.activation(out).T
+        return layer.activation(out).T
+
+    return run
 
 
 def encode_per_utterance(conv_layers: nn.ModuleList, wavs: torch.Tensor, wavs_len: torch.Tensor,
-                         frame_counts: torch.Tensor) -> torch.Tensor:
+                         frame_counts: torch.Tensor, chunk_frames: int = 250) -> torch.Tensor:
     """(B, F, C) features of the padded batch for each utterance's first `frame_counts` frames; zeros after them.
 
     Equal to `HubertFeatureEncoder(wavs).transpose(1, 2)` on those frames, wherever the waveforms are zero after
-    `wavs_len` (the forward contract's padding).
+    `wavs_len` (the forward contract's padding). Each utterance runs in chunks of `chunk_frames` output frames
+    (with the overlap their receptive fields need), so the 512-channel activations at the sample rate / 5
+    never exist for a whole long utterance at once.
 
     Args:
         conv_layers: `HubertFeatureEncoder.conv_layers`; check `supports_per_utterance` first.
         wavs: (B, T) padded waveforms, zero after each length.
         wavs_len: (B,) valid samples per utterance.
         frame_counts: (B,) frames to compute per utterance, each at most the padded batch's frame count.
+        chunk_frames: Output frames per chunk.
     """
-    first = conv_layers[0]
-    kernel, stride = first.conv.kernel_size[0], first.conv.stride[0]
+    first, later = conv_layers[0], conv_layers[1:]
+    stride = first.conv.stride[0]
+    later_stride = math.prod(layer.conv.stride[0] for layer in later)
     num_frames = conv_output_length(wavs.shape[1], conv_layers)
     num_padded = conv_output_length(wavs.shape[1], conv_layers[:1])
     features = wavs.new_zeros(wavs.shape[0], num_frames, conv_layers[-1].conv.out_channels)
     for index, (length, count) in enumerate(zip(wavs_len.tolist(), frame_counts.tolist())):
         if count <= 0:
             continue
-        first_frames = _input_length(count, conv_layers[1:])
         # GroupNorm statistics need every first-layer window that holds a valid sample
         stats_frames = min(-(-length // stride), num_padded)
-        hidden = _first_layer(first, wavs[index], first_frames, stats_frames, num_padded)[None]
-        for layer in conv_layers[1:]:
-            hidden = layer(hidden)
-        features[index, :count] = hidden[0].T
+        run_first = _first_layer(first, wavs[index], stats_frames, num_padded)
+        for begin in range(0, count, chunk_frames):
+            frames = min(chunk_frames, count - begin)
+            hidden = run_first(begin * later_stride, _input_length(frames, later))[None]
+            for layer in later:
+                hidden = layer(hidden)
+            features[index, begin : begin + frames] = hidden[0].T
     return features
