@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "conversion" / "reference"))
 
 BATCH_SECONDS = (10, 8, 6, 4)  # the issue's padded batch: 28 s of audio
 SAMPLE_RATE = 16000
+GEMM_SIZE = 2048  # the fp32 matrix product that model FLOP utilisation is measured against
 
 # Benchmark size -> (S3PRL hub entry for a local file, registry name for the converter, transformers class name).
 SIZES = {
@@ -57,6 +58,23 @@ def reset_peak() -> None:
         handle.write("5")
 
 
+def interleaved_median_times(runs: dict, repeats: int) -> dict:
+    """Median seconds of each callable, timed in `repeats` interleaved rounds after one warm-up each.
+
+    Every round runs every callable once, so a slow spell of a shared machine hits all of them alike and the
+    ratios between them stay fair.
+    """
+    for fn in runs.values():
+        fn()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def median_time(fn, repeats: int) -> float:
     fn()  # warm-up
     times = []
@@ -67,7 +85,7 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure_gemm(threads: int, n: int = 2048, repeats: int = 5) -> float:
+def measure_gemm(threads: int, n: int = GEMM_SIZE, repeats: int = 5) -> float:
     """fp32 GEMM throughput of this machine, in GFLOP/s."""
     torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -236,7 +254,7 @@ def valid_audio_flops(model, wavs_len: torch.Tensor) -> float:
     return float(total)
 
 
-def benchmark_size(size: str, work: Path, threads: int, repeats: int, gemm_gflops: float) -> dict:
+def benchmark_size(size: str, work: Path, threads: int, repeats: int) -> dict:
     paths = build_checkpoints(size, work)
     result = {"weights_mb": paths["weights_mb"]}
     contenders = ("s3prl", "transformers", "s3prl_hf")
@@ -248,43 +266,51 @@ def benchmark_size(size: str, work: Path, threads: int, repeats: int, gemm_gflop
 
     torch.set_num_threads(threads)
     models = {c: load(c, size, paths) for c in contenders}
+    model = models["s3prl_hf"]
     wavs, wavs_len = batch(BATCH_SECONDS)
     audio_seconds = sum(BATCH_SECONDS)
-    outputs = {}
-    for contender, model in models.items():
-        seconds = median_time(lambda: forward(contender, model, wavs, wavs_len), repeats)
-        result[contender]["batch_s"] = seconds
-        result[contender]["throughput"] = audio_seconds / seconds
-        outputs[contender] = forward(contender, model, wavs, wavs_len)
+    first_ks = [max(1, round(fraction * (model.num_layers - 1))) for fraction in (0.25, 0.5)]
+    gemm_a, gemm_b = torch.randn(GEMM_SIZE, GEMM_SIZE), torch.randn(GEMM_SIZE, GEMM_SIZE)
+
+    def padded_batch():  # the same model without per-utterance skipping of padded frames
+        model.config.skip_padding = False
+        try:
+            return forward("s3prl_hf", model, wavs, wavs_len)
+        finally:
+            model.config.skip_padding = True
+
+    runs = {contender: (lambda c=contender: forward(c, models[c], wavs, wavs_len)) for contender in contenders}
+    runs["padded"] = padded_batch
+    # layers=[0] is the front end alone (CNN, projection, positional conv); layers=[k] the first k layers too
+    runs.update({f"layers={k}": (lambda k=k: forward("s3prl_hf", model, wavs, wavs_len, layers=[k]))
+                 for k in [0] + first_ks})
+    runs["gemm"] = lambda: gemm_a @ gemm_b
+    times = interleaved_median_times(runs, repeats)
+
+    for contender in contenders:
+        result[contender]["batch_s"] = times[contender]
+        result[contender]["throughput"] = audio_seconds / times[contender]
+    result["gemm_gflops"] = 2 * GEMM_SIZE**3 / times["gemm"] / 1e9
 
     # Parity of s3prl_hf with S3PRL on this run's batch, valid frames only.
-    ours, ref = outputs["s3prl_hf"], outputs["s3prl"]
+    ours, ref = forward("s3prl_hf", model, wavs, wavs_len), forward("s3prl", models["s3prl"], wavs, wavs_len)
     hs_len = (wavs_len - 1) // 320 + 1
     valid = torch.arange(ref[0].shape[1])[None] < hs_len[:, None]
     result["parity_max_abs_diff"] = max((a - b).abs()[valid].max().item() for a, b in zip(ours, ref))
 
-    model = models["s3prl_hf"]
     flops = valid_audio_flops(model, wavs_len)
     result["gflop_per_audio_second"] = flops / audio_seconds / 1e9
-    result["mfu_valid_audio"] = flops / result["s3prl_hf"]["batch_s"] / 1e9 / gemm_gflops
-
-    # The same model on the padded batch (no per-utterance skipping of padded frames), for comparison.
-    model.config.skip_padding = False
-    result["s3prl_hf_padded_batch_throughput"] = audio_seconds / median_time(
-        lambda: forward("s3prl_hf", model, wavs, wavs_len), repeats)
-    model.config.skip_padding = True
+    result["mfu_valid_audio"] = flops / times["s3prl_hf"] / 1e9 / result["gemm_gflops"]
+    result["s3prl_hf_padded_batch_throughput"] = audio_seconds / times["padded"]
 
     # Only the first k of N layers: cost as a fraction of the full forward, and of the transformer encoder
-    # alone (the forward minus what layers=[0] costs: CNN, projection, positional conv).
-    full = result["s3prl_hf"]["batch_s"]
-    front = median_time(lambda: forward("s3prl_hf", model, wavs, wavs_len, layers=[0]), repeats)
+    # alone (the forward minus what layers=[0] costs).
+    full, front = times["s3prl_hf"], times["layers=0"]
     result["front_end_fraction"] = front / full
-    result["first_k_layers"] = {}
-    for fraction in (0.25, 0.5):
-        k = max(1, round(fraction * (model.num_layers - 1)))
-        seconds = median_time(lambda: forward("s3prl_hf", model, wavs, wavs_len, layers=[k]), repeats)
-        result["first_k_layers"][f"{k}/{model.num_layers - 1}"] = {
-            "of_forward": seconds / full, "of_encoder": (seconds - front) / (full - front)}
+    result["first_k_layers"] = {
+        f"{k}/{model.num_layers - 1}": {"of_forward": times[f"layers={k}"] / full,
+                                        "of_encoder": (times[f"layers={k}"] - front) / (full - front)}
+        for k in first_ks}
     return result
 
 
@@ -321,8 +347,9 @@ def render_report(results: dict) -> str:
              f"Versions: {', '.join(f'{k} {v}' for k, v in env['versions'].items())}. Measured GEMM: "
              f"{results['gemm_gflops']:.0f} GFLOP/s (2048x2048 fp32, same run). Random full-size weights, the same "
              f"for the three contenders. Batch: {len(results['batch_seconds'])} utterances of "
-             f"{', '.join(map(str, results['batch_seconds']))} s, padded; median of {results['repeats']} after a "
-             f"warm-up. Load time and memory come from fresh processes, libraries imported beforehand. s3prl_hf "
+             f"{', '.join(map(str, results['batch_seconds']))} s, padded; median of {results['repeats']} interleaved "
+             f"rounds (each round runs every contender and measurement once, so a slow spell of the shared machine "
+             f"hits all alike) after a warm-up. Load time and memory come from fresh processes, libraries imported beforehand. s3prl_hf "
              f"memory-maps its safetensors, so its load-time peak counts only what loading touches; the weights "
              f"become resident on first use; the 60 s utterance's time and memory are measured after a 1 s forward "
              f"(all weights resident, for every contender). Run with the S3PRL reference environment's Python "
@@ -344,7 +371,8 @@ def render_report(results: dict) -> str:
                   f"{ours['load_peak_mb'] / r['weights_mb']:.2f}x the weights.",
                   f"- Parity in this run: max |diff| s3prl_hf vs S3PRL on valid frames {r['parity_max_abs_diff']:.2g}.",
                   f"- Cost: {r['gflop_per_audio_second']:.1f} GFLOP per second of valid audio; model FLOP "
-                  f"utilisation on valid audio {100 * r['mfu_valid_audio']:.0f} % of the measured GEMM.",
+                  f"utilisation on valid audio {100 * r['mfu_valid_audio']:.0f} % of the GEMM timed in the same "
+                  f"rounds ({r.get('gemm_gflops', results['gemm_gflops']):.0f} GFLOP/s).",
                   f"- Per-utterance CNN front end and layers (`skip_padding`, the default on CPU) vs the padded "
                   f"batch: "
                   f"{ours['throughput']:.3g} vs {r['s3prl_hf_padded_batch_throughput']:.3g} audio-s/s "
@@ -360,7 +388,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="hubert_base,hubert_large_ll60k")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json")
     parser.add_argument("--report-only", action="store_true", help="rewrite README.md from --out, measure nothing")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -383,7 +411,7 @@ def main() -> None:
         for size in args.sizes.split(","):
             work = Path(tmp) / size
             work.mkdir()
-            results[size] = benchmark_size(size, work, args.threads, args.repeats, results["gemm_gflops"])
+            results[size] = benchmark_size(size, work, args.threads, args.repeats)
             print(json.dumps({size: results[size]}, indent=1), flush=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     (REPO / "benchmarks" / "README.md").write_text(render_report(results))
