@@ -20,6 +20,8 @@ from .models.apc import S3prlApcConfig, S3prlApcModel
 from .models.data2vec import S3prlData2VecConfig, S3prlData2VecModel
 from .models.decoar import S3prlDecoarConfig, S3prlDecoarModel
 from .models.decoar2 import S3prlDecoar2Config, S3prlDecoar2Model
+from .models import mae_ast
+from .models.mae_ast import S3prlMaeAstConfig, S3prlMaeAstModel
 from .models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
 from .models.hubert import S3prlHubertConfig, S3prlHubertModel
 from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
@@ -29,6 +31,14 @@ from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatMode
 from .models.wav2vec2 import S3prlWav2Vec2Config, S3prlWav2Vec2Model
 from .models.wav2vec2_conformer import S3prlWav2Vec2ConformerConfig, S3prlWav2Vec2ConformerModel
 from .models.wavlm import S3prlWavLMConfig, S3prlWavLMModel
+from .models import vggish
+from .models.vggish import S3prlVggishConfig, S3prlVggishModel
+from .models import byol_a, byol_s
+from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
+from .models.byol_s import S3prlByolSConfig, S3prlByolSModel
+from .models import ast, ssast
+from .models.ast import S3prlAstConfig, S3prlAstModel
+from .models.ssast import S3prlSsastConfig, S3prlSsastModel
 
 # family (registry) -> (config class, model class). Adding a family = one row here.
 FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedModel]]] = {
@@ -50,6 +60,12 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "modified_cpc": (S3prlModifiedCpcConfig, S3prlModifiedCpcModel),
     "decoar": (S3prlDecoarConfig, S3prlDecoarModel),
     "decoar2": (S3prlDecoar2Config, S3prlDecoar2Model),
+    "mae_ast": (S3prlMaeAstConfig, S3prlMaeAstModel),
+    "vggish": (S3prlVggishConfig, S3prlVggishModel),
+    "byol_a": (S3prlByolAConfig, S3prlByolAModel),
+    "byol_s": (S3prlByolSConfig, S3prlByolSModel),
+    "ast": (S3prlAstConfig, S3prlAstModel),
+    "ssast": (S3prlSsastConfig, S3prlSsastModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -70,6 +86,12 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "modified_cpc": modified_cpc.REFERENCE_CONFIGS,
     "decoar": decoar.REFERENCE_CONFIGS,
     "decoar2": decoar2.REFERENCE_CONFIGS,
+    "mae_ast": mae_ast.REFERENCE_CONFIGS,
+    "vggish": vggish.REFERENCE_CONFIGS,
+    "byol_a": byol_a.REFERENCE_CONFIGS,
+    "byol_s": byol_s.REFERENCE_CONFIGS,
+    "ast": ast.REFERENCE_CONFIGS,
+    "ssast": ssast.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():

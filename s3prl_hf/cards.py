@@ -227,6 +227,125 @@ QUIRKS.update(
         "positional conv from the weights and keeps S3PRL's 12 heads, which no weight shape records.",
     ),
 )
+HIDDEN_STATE_NOTES.update(
+    mae_ast=("S3PRL returns the output of every encoder layer (12; no input state), each reshaped from tokens to time "
+             "steps: (batch, time steps, frequency patches x 768), so 768 wide at 320 samples per frame for "
+             "mae_ast_frame (2-frame x 128-bin patches) and 8 x 768 = 6144 wide at 2560 samples per frame for "
+             "mae_ast_patch (16 x 16 patches). The input is kaldi fbank (128 bins, povey window, 25 ms / 10 ms, no "
+             "normalisation), then the checkpoint's BatchNorm statistics times 0.5, computed in pure torch."),
+)
+QUIRKS.update(
+    mae_ast=(
+        "The sinusoidal position of a token is its index in the flattened (time, frequency patch) sequence, not its "
+        "time step, and it is zero at padded tokens; the checkpoint's 147 MB position tables are checked against "
+        "the formula at conversion and recomputed, not stored.",
+        "Padded tokens are masked as attention keys only when some utterance is shorter than the batch in fbank "
+        "frames; utterance i then keeps `ceil(frames_i / patch_frames) * (128 // patch_bins)` tokens, with 128 "
+        "whatever the mel bins (a default argument of S3PRL's `forward_padding_mask`). Patches straddling the end "
+        "of an utterance include the batch-normalised zero padding.",
+        "S3PRL fails an assertion when the longest utterance gives under half the time steps it expects "
+        "(`ceil(len / stride)`): for mae_ast_frame a longest utterance of 800-879 or 961-1199 samples, for "
+        "mae_ast_patch under 5360 or 7681-7919 samples; this model raises a ValueError there. Any utterance under "
+        "400 samples (one fbank window) fails too.",
+        "The pretraining decoder, reconstruction / classification heads, mask embeddings and the unused input "
+        "LayerNorm are dropped at conversion: no hidden state depends on them.",
+    ),
+)
+HIDDEN_STATE_NOTES.update(
+    vggish=("S3PRL returns 1 state: the postprocessed embedding of every 0.96 s example (96 frames of a 64-band log "
+            "mel, 25 ms / 10 ms, computed as S3PRL's numpy code in float64, in pure torch): PCA, clamp to [-2, 2] "
+            "and 8-bit quantisation, so the values are the integer levels 0..255 (as floats; the gradient through "
+            "the rounding is zero). S3PRL reports a stride of 16000 samples, although an example covers 15360."),
+)
+QUIRKS.update(
+    vggish=(
+        "Each utterance gives `1 + (frames - 96) // 96` examples (incomplete ones dropped), with `frames = 1 + "
+        "(len - 400) // 160`. Lengths are `ceil(len / 16000)`: a shorter utterance's valid frames past its own "
+        "examples are the expert's zero padding, and the longest utterance's last example is repeated to "
+        "`ceil(len / 16000)` frames (or cut, from 25 s on).",
+        "S3PRL fails on an utterance shorter than one example (15600 samples, 0.975 s) and on a batch whose longest "
+        "utterance has 16001..30959 samples (one example for two expected frames); this model raises a ValueError "
+        "in both cases.",
+        "Two original files: the network and the PCA parameters. Combine them as S3PRL's hub does "
+        "(`s3prl_hf.models.vggish.convert_vggish.load_release`) into one file to convert.",
+    ),
+)
+_BYOL_MEL = ("torchaudio `MelSpectrogram` (64 HTK mel bands, 60-7800 Hz, n_fft 1024, periodic Hann window of {}, hop "
+             "160, centred with reflect padding, power 2) and `log(x + eps)`, computed in pure torch with torchaudio's "
+             "numbers")
+HIDDEN_STATE_NOTES.update(
+    byol_a=("S3PRL returns 1 state: the AudioNTT2020 embedding (max + mean over time of the per-step MLP output) of "
+            "every 1 s window, windows every 1 s (16000 samples per frame). Each window's input is the "
+            + _BYOL_MEL.format(1024) + ", normalised with the fixed statistics the expert writes in code (mean -5.4919195, std "
+            "5.0389895)."),
+    byol_s=("S3PRL returns 1 state: the network's embedding (max + mean over time of mel x channel features; 2048 "
+            "wide for the released networks) of 1 s frames centred every 50 ms (800 samples per frame). Each frame's "
+            "input is the " + _BYOL_MEL.format(400) + ", normalised with statistics of the whole batch (see below)."),
+)
+QUIRKS.update(
+    byol_a=(
+        "The batch is zero-padded to whole 1 s windows of its longest utterance; a shorter utterance's windows "
+        "past its end hold only padding, and its last valid window includes the zeros after it.",
+        "The normalisation statistics are fixed constants, not those of the input (S3PRL's FIXME: 'should use "
+        "downstream dataset statistics').",
+        "S3PRL's loader keeps only the `features.*` / `fc.*` weights of the file (after unwrapping a `state_dict` "
+        "entry and cutting any prefix before them); the converter does the same, and reads the conv channels, depth "
+        "and embedding width from the weights.",
+    ),
+    byol_s=(
+        "The log-mel frames are normalised with the mean and unbiased std of ALL frames of the padded batch, both "
+        "divided by the number of frames N = batch x frames (serab-byols' `compute_timestamp_stats`, a bug): an "
+        "utterance's hidden states depend on the other utterances of its batch and on how much it is padded, and "
+        "the network sees inputs scaled by about N. Reproduced exactly; run utterances one at a time to avoid it.",
+        "Frames are centred (8000 zeros on each side of the padded batch), `len // 800 + 1` of them; S3PRLUpstream "
+        "keeps `ceil(len / 800)`. When 800 divides the batch length the extra frame still enters the statistics.",
+        "S3PRL fails an assertion on a batch whose longest utterance is at most 800 samples (0.05 s: 2 frames for "
+        "the 1 it expects); this model drops the extra frame there too and returns the 1 expected frame.",
+        "The network (`default` AudioNTT2020, `resnetish34`, `cvt`) is recognised from the checkpoint's key names "
+        "and its sizes read from the weights; strides, CvT's 64 channels per attention head and its mean+max pool "
+        "are S3PRL's code.",
+    ),
+)
+_AST_FRONTEND = ("Each window's input is kaldi fbank (128 bins, hanning window, htk_compat, 25 ms / 10 ms, no dither, "
+                 "computed in pure torch) of the zero-padded utterance, normalised as `(x + 4.2677393) / (4.5689974 * "
+                 "2)` and only then zero-padded to the window's frames (transformers' ASTFeatureExtractor pads first).")
+HIDDEN_STATE_NOTES.update(
+    ast=("S3PRL's `ast` entry returns 1 state (feature_selection=\"cls\"): the AudioSet head's 527 logits of the "
+         "averaged class and distillation tokens after the final LayerNorm, one per 10.24 s window (163840 samples "
+         "per frame). With `feature_selection=\"hidden_states\"` (a config option, as S3PRL's extra_conf) it returns "
+         "the output of every block (12; no embeddings, no final LayerNorm), patch tokens reshaped to (time, 12 "
+         "frequency patches x 768 = 9216) at 1600 samples per frame. " + _AST_FRONTEND),
+    ssast=("S3PRL returns the output of every block (12; no embeddings, no final LayerNorm), patch tokens reshaped to "
+           "(time, frequency patches x 768): 768 wide at 160 samples per frame for ssast_frame_base (128 x 2 "
+           "patches, stride 128 x 1), 12 x 768 = 9216 wide at 1600 samples per frame for ssast_patch_base (16 x 16 "
+           "patches, stride 10 x 10), 1 s windows every 1 s. " + _AST_FRONTEND),
+)
+_AST_WINDOW_QUIRK = ("Windows are processed independently (the batch only sets how many there are) and their frames "
+                     "concatenated; a window gives fewer frames than its length at the reported stride (AST: 101 per "
+                     "10.24 s for 102.4, SSAST frame: 99 per 1 s for 100, patch: 9 for 10), so each later window's "
+                     "frames sit earlier than the audio they cover, and S3PRL repeats the last frame to the expected "
+                     "count.")
+QUIRKS.update(
+    ast=(
+        "S3PRL builds the AudioSet head (`mlp_head`) anew with random weights and discards the checkpoint's, so its "
+        "default output differs from run to run; this model keeps the checkpoint's trained head (the fixture "
+        "checks S3PRL's computation with that head).",
+        _AST_WINDOW_QUIRK,
+        "The release's 12 x 101 positional embedding is cut from the middle (windows under 10.24 s) or bilinearly "
+        "interpolated in time, per window length, as S3PRL does when it builds the model; `window_secs` / "
+        "`stride_secs` are config options (S3PRL's hub arguments). timm's ImageNet heads are dropped; the "
+        "LayerNorm eps is timm's 1e-6 in the blocks and 1e-5 in the head.",
+    ),
+    ssast=(
+        _AST_WINDOW_QUIRK,
+        "The pretraining positional grid (module.p_input_fdim / p_input_tdim) is cut or interpolated to the "
+        "window's as S3PRL does, quirks included: when interpolating the time axis S3PRL resizes to (8, t) whatever "
+        "the frequency patches, then to (f, t).",
+        "S3PRL's hub builds both as model size \"base\" (12 heads, which no weight records); the converter reads "
+        "widths, depth and the patch shape (frame or patch model) from the weights. The pretext heads (cpredlayer, "
+        "gpredlayer, mask_embed), timm's ImageNet heads and the unused final LayerNorm are dropped.",
+    ),
+)
 COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",

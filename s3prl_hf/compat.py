@@ -45,7 +45,8 @@ logger = logging.getLogger(__name__)
 # S3PRL hub entries that take a user checkpoint: "<upstream>_local", "<upstream>_custom", "<upstream>_url".
 _CHECKPOINT_SUFFIXES = ("_local", "_custom", "_url")
 # Such entries whose stem is not itself a name of the collection -> the name whose converter reads them.
-_CHECKPOINT_ENTRY_STEMS = {"distiller": "distilhubert", "cpc": "modified_cpc"}
+# the converter reads frame vs patch from the checkpoint, so `mae_ast_local` only needs the family
+_CHECKPOINT_ENTRY_STEMS = {"distiller": "distilhubert", "cpc": "modified_cpc", "mae_ast": "mae_ast_frame"}
 
 
 class S3PRLUpstream(nn.Module):

@@ -30,8 +30,14 @@ from .models.wav2vec2_conformer.convert_wav2vec2_conformer import convert_wav2ve
 from .models.apc.convert_apc import convert_apc, convert_vq_apc
 from .models.decoar.convert_decoar import convert_decoar
 from .models.decoar2.convert_decoar2 import convert_decoar2
+from .models.mae_ast.convert_mae_ast import convert_mae_ast
+from .models.byol_a.convert_byol_a import convert_byol_a
+from .models.byol_s.convert_byol_s import convert_byol_s
 from .models.modified_cpc.convert_modified_cpc import convert_modified_cpc
 from .models.npc.convert_npc import convert_npc
+from .models.vggish.convert_vggish import convert_vggish
+from .models.ast.convert_ast import convert_ast
+from .models.ssast.convert_ssast import convert_ssast
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +59,12 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "modified_cpc": convert_modified_cpc,
     "decoar": convert_decoar,
     "decoar2": convert_decoar2,
+    "mae_ast": convert_mae_ast,
+    "byol_a": convert_byol_a,
+    "byol_s": convert_byol_s,
+    "vggish": convert_vggish,
+    "ast": convert_ast,
+    "ssast": convert_ssast,
 }
 
 
@@ -120,9 +132,12 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
 def verify_forward(model: UpstreamPreTrainedModel) -> None:
     """Run a padded two-utterance batch and check the layer count and that every value is finite."""
     generator = torch.Generator().manual_seed(0)
-    wavs = torch.randn(2, 16000, generator=generator) * 0.1
+    # a family that needs a minimum input (VGGish: one 0.975 s example) gets a longer batch
+    short = max(11111, getattr(model.config, "min_input_samples", 0))
+    long = max(16000, 2 * short)
+    wavs = torch.randn(2, long, generator=generator) * 0.1
     with torch.no_grad():
-        all_hs, _ = model(wavs, torch.tensor([16000, 11111]))
+        all_hs, _ = model(wavs, torch.tensor([long, short]))
     if len(all_hs) != model.num_layers:
         raise RuntimeError(f"converted model returned {len(all_hs)} hidden states, config says {model.num_layers}")
     for index, hs in enumerate(all_hs):

@@ -49,6 +49,24 @@ TINY_CONFIGS = {
     "decoar": dict(hidden_size=8, num_hidden_layers=2),
     "decoar2": dict(hidden_size=24, num_hidden_layers=2, intermediate_size=48, num_conv_pos_embeddings=16,
                     num_conv_pos_embedding_groups=4),
+    # MAE-AST with one-frame x 32-bin patches (4 per time step) and the optional positional conv: S3PRL's real
+    # 2- and 16-frame patches fail on the 0.05 s short batch, as S3PRL does (tests/test_mae_ast.py checks that).
+    "mae_ast": dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                    kernel_size_time=1, stride_time=1, kernel_size_chan=32, stride_chan=32, conv_positions=True,
+                    num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2),
+    # BYOL-A with small conv blocks; BYOL-S's CvT (one network of three; tests/test_byol.py runs the others).
+    "byol_a": dict(conv_channels=[4, 4, 4], hidden_size=16),
+    "byol_s": dict(encoder_type="cvt", cvt_embed_dims=[4, 8, 8], cvt_heads=[1, 1, 1], cvt_depths=[1, 1, 1]),
+    # VGGish with a shrunk frontend too: S3PRL's needs 0.975 s per utterance (one 96-frame example); here a 4-frame
+    # example of 64-sample windows (112 samples) and a stride of one example hop, so the short cases run.
+    "vggish": dict(features_config=[4, "M", 8, "M"], embedding_sizes=[16, 8], pca_size=8, stft_window_length=64,
+                   stft_hop_length=16, num_mel_bins=16, example_window_frames=4, example_hop_frames=4,
+                   downsample_rate=64),
+    # AST with every block's states, on 1 s windows every 0.5 s (cls mode: tests/test_ast.py); the SSAST frame model.
+    "ast": dict(hidden_size=24, num_hidden_layers=2, intermediate_size=48, position_embedding_grid=[12, 25],
+                feature_selection="hidden_states", window_secs=1.0, stride_secs=0.5),
+    "ssast": dict(hidden_size=24, num_hidden_layers=2, intermediate_size=48, patch_size=[128, 2],
+                  frequency_stride=128, time_stride=1, position_embedding_grid=[1, 128]),
 }
 
 
@@ -112,8 +130,9 @@ def test_padding_content_beyond_lengths_is_ignored(model):
 def test_layer_selection_matches_full_output(model):
     wavs, wavs_len = _batch([16000, 8000])
     full = model(wavs, wavs_len)
-    picked = model(wavs, wavs_len, layers=[0, -1, 1])
-    indices = [0, model.num_layers - 1, 1]
+    second = min(1, model.num_layers - 1)  # single-layer upstreams (VGGish) select layer 0 again
+    picked = model(wavs, wavs_len, layers=[0, -1, second])
+    indices = [0, model.num_layers - 1, second]
     assert len(picked.hidden_states) == 3
     for got, index in zip(picked.hidden_states, indices):
         torch.testing.assert_close(got, full.hidden_states[index], rtol=0, atol=0)

@@ -44,7 +44,13 @@ FAMILIES: Dict[str, str] = {
     "modified_cpc": "fixtures_cpc:build_modified_cpc",
     "decoar": "fixtures_decoar:build_decoar",
     "decoar2": "fixtures_decoar:build_decoar2",
+    "byol_a": "fixtures_byol:build_byol_a",
+    "byol_s": "fixtures_byol:build_byol_s",
     "native_recipes": "fixtures_apc:build_recipes",
+    "vggish": "fixtures_vggish:build_vggish",
+    "mae_ast": "fixtures_mae_ast:build_mae_ast",
+    "ast": "fixtures_ast:build_ast",
+    "ssast": "fixtures_ast:build_ssast",
 }
 
 

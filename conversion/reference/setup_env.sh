@@ -103,6 +103,8 @@ cffi==2.1.1
 pycparser==3.12
 Cython==3.3.1
 wheel==0.48.0
+# S3PRL's ast / ssast build their ViTs with timm and assert 0.4.5 (fixtures_ast.py stands in for torchvision / PIL)
+timm==0.4.5
 EOF
 "${PIP[@]}" install --no-deps -r "$LOCK"
 TORCH_VERSION=$("$ENV_DIR/bin/python" -c 'import torch; print(torch.__version__)')
@@ -114,6 +116,8 @@ esac
 
 # 3. the reference packages themselves, without their (unpinned, torch-pulling) dependency lists
 "${PIP[@]}" install --no-deps torchaudio==2.11.0 s3prl==0.4.18
+# einops: BYOL-S's CvT (upstream/byol_s/byol_a/models/cvt.py) imports it inside Attention.forward (byol fixtures)
+"${PIP[@]}" install --no-deps einops==0.8.2
 # fairseq-fixed is an sdist with C++/Cython extensions: build it against the torch/numpy/Cython above
 # (build isolation would fetch an unpinned torch into the build environment).
 "${PIP[@]}" install --no-deps --no-build-isolation --no-cache-dir fairseq-fixed==0.12.3.1
