@@ -14,31 +14,30 @@ from transformers import AutoConfig, AutoModel
 
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
-from .models import (apc, data2vec, decoar, decoar2, distilhubert, hubert, mockingjay, modified_cpc, npc,
-                     unispeech_sat, wav2vec2, wav2vec2_conformer, wavlm)
+from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert, mae_ast,
+                     mockingjay, modified_cpc, npc, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec, wav2vec2,
+                     wav2vec2_conformer, wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
+from .models.ast import S3prlAstConfig, S3prlAstModel
+from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
+from .models.byol_s import S3prlByolSConfig, S3prlByolSModel
 from .models.data2vec import S3prlData2VecConfig, S3prlData2VecModel
 from .models.decoar import S3prlDecoarConfig, S3prlDecoarModel
 from .models.decoar2 import S3prlDecoar2Config, S3prlDecoar2Model
-from .models import mae_ast
-from .models.mae_ast import S3prlMaeAstConfig, S3prlMaeAstModel
+from .models.discretebert import S3prlDiscreteBertConfig, S3prlDiscreteBertModel
 from .models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
 from .models.hubert import S3prlHubertConfig, S3prlHubertModel
+from .models.mae_ast import S3prlMaeAstConfig, S3prlMaeAstModel
 from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
 from .models.modified_cpc import S3prlModifiedCpcConfig, S3prlModifiedCpcModel
 from .models.npc import S3prlNpcConfig, S3prlNpcModel
+from .models.ssast import S3prlSsastConfig, S3prlSsastModel
 from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel
+from .models.vggish import S3prlVggishConfig, S3prlVggishModel
+from .models.wav2vec import S3prlWav2VecConfig, S3prlWav2VecModel
 from .models.wav2vec2 import S3prlWav2Vec2Config, S3prlWav2Vec2Model
 from .models.wav2vec2_conformer import S3prlWav2Vec2ConformerConfig, S3prlWav2Vec2ConformerModel
 from .models.wavlm import S3prlWavLMConfig, S3prlWavLMModel
-from .models import vggish
-from .models.vggish import S3prlVggishConfig, S3prlVggishModel
-from .models import byol_a, byol_s
-from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
-from .models.byol_s import S3prlByolSConfig, S3prlByolSModel
-from .models import ast, ssast
-from .models.ast import S3prlAstConfig, S3prlAstModel
-from .models.ssast import S3prlSsastConfig, S3prlSsastModel
 
 # family (registry) -> (config class, model class). Adding a family = one row here.
 FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedModel]]] = {
@@ -66,6 +65,10 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "byol_s": (S3prlByolSConfig, S3prlByolSModel),
     "ast": (S3prlAstConfig, S3prlAstModel),
     "ssast": (S3prlSsastConfig, S3prlSsastModel),
+    # S3PRL's vq_wav2vec expert is the wav2vec one: one network (the quantiser is optional), one model type.
+    "wav2vec": (S3prlWav2VecConfig, S3prlWav2VecModel),
+    "vq_wav2vec": (S3prlWav2VecConfig, S3prlWav2VecModel),
+    "discretebert": (S3prlDiscreteBertConfig, S3prlDiscreteBertModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -92,6 +95,9 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "byol_s": byol_s.REFERENCE_CONFIGS,
     "ast": ast.REFERENCE_CONFIGS,
     "ssast": ssast.REFERENCE_CONFIGS,
+    "wav2vec": wav2vec.REFERENCE_CONFIGS,
+    "vq_wav2vec": vq_wav2vec.REFERENCE_CONFIGS,
+    "discretebert": discretebert.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():

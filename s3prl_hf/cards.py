@@ -346,6 +346,51 @@ QUIRKS.update(
         "gpredlayer, mask_embed), timm's ImageNet heads and the unused final LayerNorm are dropped.",
     ),
 )
+# wav2vec 1.0 and vq-wav2vec run the same S3PRL expert (upstream/wav2vec; upstream/vq_wav2vec imports it).
+_WAV2VEC_NOTE = (
+    "S3PRL returns `len(aggregator) + 1` states (13 for the released models) at 160 samples per frame: state 0 is "
+    "the CNN feature extractor's output z, states 1 to 11 are the outputs of context-network blocks 1 to 11 (what "
+    "S3PRL hooks as the inputs of blocks 2 to 12, residual included), and the last state is the context network's "
+    "output c. The input waveform is not normalised.")
+_WAV2VEC_QUIRKS = (
+    "Every GroupNorm (one per conv, over all channels and frames) normalises over the whole zero-padded batch "
+    "length, so an utterance's features depend on how much the batch pads it, exactly as in S3PRL; nothing is "
+    "masked.",
+    "The context network's convs are causal (left-padded by kernel - 1 by repeating the first frame), and the "
+    "feature extractor's receptive field (465 samples) gives `(len - 465) // 160 + 1` frames, two or three fewer than "
+    "the `ceil(len / 160)` S3PRL reports valid: the last valid frames are copies of the last frame "
+    "(S3PRLUpstream's length matching).",
+)
+HIDDEN_STATE_NOTES.update(
+    wav2vec=_WAV2VEC_NOTE,
+    vq_wav2vec=_WAV2VEC_NOTE + " State 0 is taken before quantisation; the context network runs on the codewords. "
+    "`model.quantize(z)` gives the codewords and indices S3PRL's expert also returns (`codewords`, `codeids`).",
+    discretebert=(
+        "S3PRL returns `num_hidden_layers + 1` states (13 x 768): RoBERTa's embedding output (after its LayerNorm, "
+        "padding positions zeroed) and every layer's output (post-LN, no final LayerNorm), over the tokens "
+        "`<s> codes </s>`: the vq-wav2vec k-means codes of each utterance (`round(len / 160)` frames of them), each "
+        "code pair `i-j` mapped by fairseq's dictionary (unseen pairs to `<unk>`). The `<s>` token shifts the audio "
+        "by one frame. None of vq-wav2vec's own states is returned."),
+)
+QUIRKS.update(
+    wav2vec=_WAV2VEC_QUIRKS,
+    vq_wav2vec=_WAV2VEC_QUIRKS + (
+        "Eval mode takes each group's arg-max (Gumbel) or nearest (k-means) codeword; training mode samples a hard "
+        "Gumbel-softmax at the checkpoint's start temperature, as S3PRL (which never advances fairseq's schedule) "
+        "does. Loaded in bf16 / fp16, the feature extractor and quantiser stay in fp32 so the codes are the fp32 "
+        "model's.",
+    ),
+    discretebert=(
+        "The tokeniser is vq_wav2vec_kmeans run on the zero-padded batch (its GroupNorms span the padding) in eval "
+        "mode without gradients; `round(len / 160)` codes are kept per utterance (Python's half-to-even round), which "
+        "can include codes computed over the batch's padding. It stays in fp32 when the model is loaded in bf16.",
+        "Token sequences longer than `max_positions` (512) are cut into chunks encoded independently, positions "
+        "restarting in each, and concatenated in time, as S3PRL's expert does; chunk rows that are all padding are "
+        "zeros.",
+        "The converted repository holds both checkpoints: the RoBERTa and the feature extractor + quantiser of "
+        "vq_wav2vec_kmeans (its context network is not used), plus the dictionary's code pairs and their tokens.",
+    ),
+)
 COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",

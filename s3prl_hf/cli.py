@@ -65,7 +65,7 @@ def cmd_info(args) -> int:
 
 def cmd_convert(args) -> int:
     output = convert_checkpoint(args.name, args.checkpoint, args.output, force=args.force,
-                                max_shard_size=args.max_shard_size)
+                                max_shard_size=args.max_shard_size, frontend_checkpoint=args.frontend_checkpoint)
     files = ", ".join(sorted(path.name for path in output.iterdir()))
     print(f"wrote {output} ({files}); load it with AutoUpstream.from_pretrained({str(output)!r})")
     return 0
@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert an original checkpoint into a Hugging Face folder")
     p.add_argument("--name", required=True, help="S3PRL name the checkpoint belongs to, e.g. hubert_base")
     p.add_argument("--checkpoint", required=True, help="original checkpoint file (S3PRL or fairseq format)")
+    p.add_argument("--frontend-checkpoint", default=None,
+                   help="Discrete BERT only: the vq-wav2vec checkpoint that tokenises the waveform "
+                        "(vq-wav2vec_kmeans.pt); --checkpoint is then the RoBERTa (S3PRL's .pt, or fairseq's "
+                        "bert_kmeans.tar, its folder, or its .pt beside dict.txt)")
     p.add_argument("--output", required=True, help="folder to create")
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
     p.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,

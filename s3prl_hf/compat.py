@@ -93,11 +93,15 @@ class S3PRLUpstream(nn.Module):
     def __init__(self, name: str, path_or_url: str | None = None, refresh: bool = False,
                  normalize: bool = False, extra_conf: dict | None = None, randomize: bool = False):
         super().__init__()
-        if extra_conf:
+        frontend = None
+        if extra_conf and set(extra_conf) == {"vq_ckpt"} and _is_discretebert(name) and path_or_url is not None:
+            # Discrete BERT's second checkpoint, its vq-wav2vec tokeniser (the `discretebert_local` entry's option)
+            frontend = os.fspath(extra_conf["vq_ckpt"])
+        elif extra_conf:
             raise ValueError(f"extra_conf={extra_conf!r} cannot be honoured: S3PRL passes these options to its "
                              f"checkpoint loader, but a converted s3prl_hf model fixes its configuration at "
                              f"conversion time. Drop extra_conf, or convert a checkpoint built with those options")
-        self.upstream: UpstreamPreTrainedModel = _load(name, path_or_url, refresh)
+        self.upstream: UpstreamPreTrainedModel = _load(name, path_or_url, refresh, frontend)
         if randomize:
             randomize_upstream(self.upstream)
         self.normalize = normalize
@@ -133,7 +137,14 @@ class S3PRLUpstream(nn.Module):
         return list(out.hidden_states), list(out.hidden_states_lengths)
 
 
-def _load(name: str, path_or_url: str | None, refresh: bool) -> UpstreamPreTrainedModel:
+def _is_discretebert(name: str) -> bool:
+    try:
+        return registry.get_spec(_strip_checkpoint_suffix(name)).family == "discretebert"
+    except registry.UnknownUpstreamError:
+        return False
+
+
+def _load(name: str, path_or_url: str | None, refresh: bool, frontend: str | None = None) -> UpstreamPreTrainedModel:
     base = _strip_checkpoint_suffix(name)
     if path_or_url is None:
         if base != name:
@@ -152,7 +163,7 @@ def _load(name: str, path_or_url: str | None, refresh: bool) -> UpstreamPreTrain
     if os.path.isdir(source):
         return AutoUpstream.from_pretrained(source)
     if os.path.isfile(source):
-        return _convert_and_load(base, source)
+        return _convert_and_load(base, source, frontend)
     if refresh:
         return AutoUpstream.from_pretrained(_download(source, None))
     return AutoUpstream.from_pretrained(source)  # a Hub repo id (or a clear "no such folder" error)
@@ -166,7 +177,7 @@ def _strip_checkpoint_suffix(name: str) -> str:
     return name
 
 
-def _convert_and_load(name: str, checkpoint: str) -> UpstreamPreTrainedModel:
+def _convert_and_load(name: str, checkpoint: str, frontend: str | None = None) -> UpstreamPreTrainedModel:
     """Convert with `name`'s converter; if it rejects the file, with the first other family's that accepts it.
 
     S3PRL's generic entries load more than their name says (`wav2vec2_custom` also runs wav2vec 2.0
@@ -186,7 +197,8 @@ def _convert_and_load(name: str, checkpoint: str) -> UpstreamPreTrainedModel:
             logger.info("converting the original checkpoint %s as '%s' (s3prl-hf convert keeps the result)",
                         checkpoint, target)
             try:
-                folder = convert_checkpoint(target, checkpoint, os.path.join(tmp, f"converted-{family}"))
+                paired = {"frontend_checkpoint": frontend} if family == "discretebert" else {}
+                folder = convert_checkpoint(target, checkpoint, os.path.join(tmp, f"converted-{family}"), **paired)
             except CheckpointFormatError as error:
                 first_error = first_error or error
                 continue

@@ -17,7 +17,7 @@ import torch
 
 from . import cards, registry
 from .auto import check_implemented
-from .conversion import file_sha256, load_original_checkpoint
+from .conversion import CheckpointFormatError, file_sha256, load_original_checkpoint
 from .modeling_utils import UpstreamPreTrainedModel
 from .models.distilhubert.convert_distilhubert import convert_distilhubert
 from .models.hubert.convert_hubert import convert_hubert
@@ -38,6 +38,9 @@ from .models.npc.convert_npc import convert_npc
 from .models.vggish.convert_vggish import convert_vggish
 from .models.ast.convert_ast import convert_ast
 from .models.ssast.convert_ssast import convert_ssast
+from .models.discretebert.convert_discretebert import convert_discretebert, load_discretebert_sources
+from .models.vq_wav2vec.convert_vq_wav2vec import convert_vq_wav2vec
+from .models.wav2vec.convert_wav2vec import convert_wav2vec
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +68,11 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "vggish": convert_vggish,
     "ast": convert_ast,
     "ssast": convert_ssast,
+    "wav2vec": convert_wav2vec,
+    "vq_wav2vec": convert_vq_wav2vec,
 }
+# families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
+PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
 
 
 # Larger models are written as `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`
@@ -75,7 +82,8 @@ DEFAULT_MAX_SHARD_SIZE = "2GB"
 
 
 def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | os.PathLike, *,
-                       force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE) -> Path:
+                       force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+                       frontend_checkpoint: str | os.PathLike | None = None) -> Path:
     """Convert an original S3PRL / fairseq checkpoint of upstream `name` into `output`.
 
     Args:
@@ -107,8 +115,16 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         raise FileExistsError(f"{output} already exists; pass force=True (--force) to replace it")
     checkpoint = Path(checkpoint)
     logger.info("reading %s", checkpoint)
-    state = load_original_checkpoint(checkpoint)
-    model = CONVERTERS[spec.family](state)
+    if spec.family in PAIRED_CONVERTERS:
+        if frontend_checkpoint is None:
+            raise CheckpointFormatError(f"'{spec.name}' needs a second checkpoint: its vq-wav2vec frontend "
+                                        f"(frontend_checkpoint, vq_wav2vec_kmeans's checkpoint)")
+        state, text = load_discretebert_sources(checkpoint)
+        model = PAIRED_CONVERTERS[spec.family](state, load_original_checkpoint(frontend_checkpoint),
+                                               dictionary_text=text)
+    else:
+        state = load_original_checkpoint(checkpoint)
+        model = CONVERTERS[spec.family](state)
     del state
     model.config.s3prl_name = spec.name
     verify_forward(model)

@@ -53,7 +53,10 @@ def converted_fixture(tmp_path_factory):
         key = (folder.name, source)
         if key not in made:
             output = tmp_path_factory.mktemp("converted") / f"{folder.name}-{Path(source).stem}"
-            convert_checkpoint(fixture_meta(folder)["imitates"], folder / source, output)
+            meta = fixture_meta(folder)
+            frontend = meta.get("frontend", {}).get("s3prl" if "s3prl" in source else "fairseq")
+            convert_checkpoint(meta["imitates"], folder / source, output,
+                               frontend_checkpoint=folder / frontend if frontend else None)
             made[key] = output
         return made[key]
 

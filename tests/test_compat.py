@@ -38,7 +38,8 @@ def test_s3prl_constructor_call_reproduces_s3prl_and_native(folder, converted_fi
     meta = fixture_meta(folder)
     first = next(iter(meta["cases"].values()))
     # Exactly the call the fixture generator made with S3PRL: an entry name and the original checkpoint file.
-    upstream = S3PRLUpstream(first["name"], path_or_url=str(folder / first["path_or_url"]))
+    extra_conf = {key: str(folder / value) for key, value in first.get("extra_conf", {}).items()}
+    upstream = S3PRLUpstream(first["name"], path_or_url=str(folder / first["path_or_url"]), extra_conf=extra_conf)
     assert upstream.training, "S3PRL's constructor leaves the upstream in train mode"
     upstream.eval()
     reported = meta["s3prl_upstream"]

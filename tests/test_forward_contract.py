@@ -67,6 +67,14 @@ TINY_CONFIGS = {
                 feature_selection="hidden_states", window_secs=1.0, stride_secs=0.5),
     "ssast": dict(hidden_size=24, num_hidden_layers=2, intermediate_size=48, patch_size=[128, 2],
                   frequency_stride=128, time_stride=1, position_embedding_grid=[1, 128]),
+    # wav2vec 1.0 (log compression, skip connections); vq-wav2vec with k-means; Discrete BERT on a Gumbel frontend
+    "wav2vec": dict(conv_dim=(16,) * 7, aggregator_dim=(16,) * 3, aggregator_kernel=(2, 3, 4), aggregator_stride=(1,) * 3),
+    "vq_wav2vec": dict(conv_dim=(16,) * 8, conv_kernel=(10, 8, 4, 4, 4, 1, 1, 1), conv_stride=(5, 4, 2, 2, 2, 1, 1, 1),
+                       aggregator_dim=(16,) * 2, aggregator_kernel=(2, 3), aggregator_stride=(1, 1), vq_type="kmeans",
+                       vq_vars=8, combine_groups=True, activation="gelu"),
+    "discretebert": dict(frontend_config=dict(conv_dim=(16,) * 7, vq_type="gumbel", vq_vars=4, vq_depth=2),
+                         vocab_size=21, num_code_tokens=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64, max_positions=40, max_position_embeddings=42),
 }
 
 
