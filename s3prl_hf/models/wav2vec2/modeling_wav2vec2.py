@@ -38,6 +38,7 @@ from transformers.models.hubert.modeling_hubert import (
 from ...modeling_utils import UpstreamPreTrainedModel, normalize_waveforms
 from .configuration_wav2vec2 import S3prlWav2Vec2Config
 from .feature_encoder import conv_output_length, encode_per_utterance, supports_per_utterance
+from .packed_encoder import run_packed_layers, supports_packing
 
 
 def positional_conv_embedding(config: S3prlWav2Vec2Config) -> nn.Module:
@@ -176,7 +177,16 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
         return needed is None or (batch.shape[0] > 1 and int(needed) < 0.9 * batch.shape[0] * batch.shape[1])
 
     def _run_layers_per_utterance(self, hidden, valid, needed, num_layers) -> list[torch.Tensor]:
-        """`_run_layers` on each utterance's needed frames, re-padded with zeros into batch tensors."""
+        """`_run_layers` on each utterance's needed frames, re-padded with zeros into batch tensors.
+
+        Plain HuBERT layers run on all utterances' frames packed together (`packed_encoder.py`), so their matrix
+        products stay large; other layers (WavLM's relative position bias) run one utterance at a time.
+        """
+        layers = self.encoder.layers[:num_layers]
+        keys = valid.sum(1)
+        plain = type(self)._run_layers is S3prlWav2Vec2Model._run_layers  # no family-specific layer loop
+        if plain and supports_packing(layers, self.config._attn_implementation) and bool((keys > 0).all()):
+            return run_packed_layers(layers, hidden, needed, keys)
         outputs: list[torch.Tensor] = []
         for index, length in enumerate(needed.tolist()):
             states = self._run_layers(hidden[index : index + 1, :length], valid[index : index + 1, :length],
