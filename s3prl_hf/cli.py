@@ -121,9 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="S3PRL name the checkpoint belongs to, e.g. hubert_base")
     p.add_argument("--checkpoint", required=True, help="original checkpoint file (S3PRL or fairseq format)")
     p.add_argument("--frontend-checkpoint", default=None,
-                   help="Discrete BERT only: the vq-wav2vec checkpoint that tokenises the waveform "
-                        "(vq-wav2vec_kmeans.pt); --checkpoint is then the RoBERTa (S3PRL's .pt, or fairseq's "
-                        "bert_kmeans.tar, its folder, or its .pt beside dict.txt)")
+                   help="the second file of two-file releases, found beside --checkpoint when omitted: Discrete "
+                        "BERT's vq-wav2vec checkpoint that tokenises the waveform (vq-wav2vec_kmeans.pt; "
+                        "--checkpoint is then the RoBERTa: S3PRL's .pt, or fairseq's bert_kmeans.tar, its folder, "
+                        "or its .pt beside dict.txt), or VGGish's PCA parameters (vggish_pca_params-970ea276.pth)")
     p.add_argument("--output", required=True, help="folder to create")
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
     p.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,

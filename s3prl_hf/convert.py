@@ -35,7 +35,7 @@ from .models.byol_a.convert_byol_a import convert_byol_a
 from .models.byol_s.convert_byol_s import convert_byol_s
 from .models.modified_cpc.convert_modified_cpc import convert_modified_cpc
 from .models.npc.convert_npc import convert_npc
-from .models.vggish.convert_vggish import convert_vggish
+from .models.vggish.convert_vggish import convert_vggish, load_pca_file
 from .models.ast.convert_ast import convert_ast
 from .models.ssast.convert_ssast import convert_ssast
 from .models.discretebert.convert_discretebert import convert_discretebert, load_discretebert_sources
@@ -73,6 +73,23 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
 }
 # families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
 PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
+# Releases of two files: what the second one is, and name fragments that find it beside the first one when it
+# is not given (`frontend_checkpoint=` / `--frontend-checkpoint`).
+SECOND_FILES = {
+    "discretebert": ("its vq-wav2vec k-means frontend (vq_wav2vec_kmeans's checkpoint)", ("vq", "kmeans")),
+    "vggish": ("its PCA parameters (vggish_pca_params-970ea276.pth)", ("pca",)),
+}
+
+
+def find_second_file(family: str, checkpoint: Path) -> Path | None:
+    """The one other file beside `checkpoint` whose name holds one of `SECOND_FILES[family]`'s fragments."""
+    fragments = SECOND_FILES[family][1]
+    folder = checkpoint.parent if checkpoint.exists() else None
+    if folder is None:
+        return None
+    candidates = [path for path in folder.iterdir() if path.is_file() and path.resolve() != checkpoint.resolve()
+                  and any(fragment in path.name.lower() for fragment in fragments)]
+    return candidates[0] if len(candidates) == 1 else None
 
 
 # Larger models are written as `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`
@@ -93,6 +110,9 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         force: Replace `output` if it already exists.
         max_shard_size: Largest safetensors file to write ("2GB", "500MB" or bytes); bigger models are sharded
             with an index, which `from_pretrained` reads transparently.
+        frontend_checkpoint: The second file of a two-file release (Discrete BERT's vq-wav2vec k-means
+            checkpoint, VGGish's PCA parameters); when omitted, the one file beside `checkpoint` whose name says
+            what it is (`SECOND_FILES`) is used.
 
     Returns:
         The output folder.
@@ -115,16 +135,24 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         raise FileExistsError(f"{output} already exists; pass force=True (--force) to replace it")
     checkpoint = Path(checkpoint)
     logger.info("reading %s", checkpoint)
+    if spec.family in SECOND_FILES and frontend_checkpoint is None:
+        frontend_checkpoint = find_second_file(spec.family, checkpoint)
+        if frontend_checkpoint is not None:
+            logger.info("using %s beside the checkpoint as %s", frontend_checkpoint, SECOND_FILES[spec.family][0])
     if spec.family in PAIRED_CONVERTERS:
         if frontend_checkpoint is None:
-            raise CheckpointFormatError(f"'{spec.name}' needs a second checkpoint: its vq-wav2vec frontend "
-                                        f"(frontend_checkpoint, vq_wav2vec_kmeans's checkpoint)")
+            raise CheckpointFormatError(f"'{spec.name}' needs a second checkpoint: {SECOND_FILES[spec.family][0]}; "
+                                        f"pass it as frontend_checkpoint= (--frontend-checkpoint) or put it, alone "
+                                        f"with 'vq' or 'kmeans' in its name, beside the checkpoint")
         state, text = load_discretebert_sources(checkpoint)
         model = PAIRED_CONVERTERS[spec.family](state, load_original_checkpoint(frontend_checkpoint),
                                                dictionary_text=text)
     else:
         state = load_original_checkpoint(checkpoint)
-        model = CONVERTERS[spec.family](state)
+        if spec.family == "vggish" and frontend_checkpoint is not None and set(state) != {"vggish", "pca"}:
+            model = convert_vggish(state, pca=load_pca_file(frontend_checkpoint))  # the network file + its PCA file
+        else:
+            model = CONVERTERS[spec.family](state)
     del state
     model.config.s3prl_name = spec.name
     verify_forward(model)

@@ -155,3 +155,22 @@ def test_cli_convert_and_auto_load(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(case["wavs"], case["wavs_len"]).hidden_states[0], case["hs"][0])
     assert np.array_equal(model.hidden_sizes, [16]) and model.downsample_rates == (16000,)
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_cli_converts_the_two_release_files(tmp_path, beside):
+    """The network file with its PCA file given (--frontend-checkpoint) or found beside it by name."""
+    from s3prl_hf.cli import main
+
+    network, pca = _split(VARIANT)
+    release = tmp_path / "release"
+    release.mkdir()
+    torch.save(network, release / "vggish-10086976.pth")
+    torch.save({k: v.numpy() for k, v in pca.items()}, release / "vggish_pca_params-970ea276.pth")
+    second = [] if beside else ["--frontend-checkpoint", str(release / "vggish_pca_params-970ea276.pth")]
+    assert main(["convert", "--name", "vggish", "--checkpoint", str(release / "vggish-10086976.pth"),
+                 "--output", str(tmp_path / "out")] + second) == 0
+    case = load_cases(VARIANT)["pair"]
+    with torch.no_grad():
+        out = AutoUpstream.from_pretrained(tmp_path / "out")(case["wavs"], case["wavs_len"])
+    assert torch.equal(out.hidden_states[0], case["hs"][0])

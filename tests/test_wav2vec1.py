@@ -398,3 +398,24 @@ def test_discretebert_roundtrip_keeps_the_dictionary_buffers(saved):
     assert torch.equal(model.code_dictionary.dictionary_codes, weights["code_dictionary.dictionary_codes"])
     assert torch.equal(model.embeddings.position_ids[0, :5], torch.arange(5))
     assert not any(k.startswith("frontend.feature_aggregator") for k in weights)
+
+
+def test_cli_finds_the_discretebert_frontend_beside_the_roberta(tmp_path):
+    """S3PRL's two files side by side: `s3prl-hf convert` without --frontend-checkpoint uses the vq-wav2vec one."""
+    from s3prl_hf import AutoUpstream
+    from s3prl_hf.cli import main
+
+    folder = FIXTURES / "discretebert_variant"
+    shutil.copy(folder / "original_s3prl.pt", tmp_path / "vq_wav2vec_kmeans_roberta.pt")
+    shutil.copy(folder / fixture_meta(folder)["frontend"]["s3prl"], tmp_path / "vq_wav2vec_kmeans.pt")
+    assert main(["convert", "--name", "vq_wav2vec_kmeans_roberta", "--checkpoint",
+                 str(tmp_path / "vq_wav2vec_kmeans_roberta.pt"), "--output", str(tmp_path / "out")]) == 0
+    case = load_cases(folder)["single"]
+    with torch.no_grad():
+        out = AutoUpstream.from_pretrained(tmp_path / "out")(case["wavs"], case["wavs_len"])
+    assert_hidden_states_match(out.hidden_states, out.hidden_states_lengths, case["hs"], case["hs_len"], "beside")
+    (tmp_path / "vq_wav2vec_kmeans.pt").unlink()  # alone, the RoBERTa cannot be converted: a clear error
+    with pytest.raises(CheckpointFormatError, match="frontend-checkpoint"):
+        from s3prl_hf.convert import convert_checkpoint
+
+        convert_checkpoint("vq_wav2vec_kmeans_roberta", tmp_path / "vq_wav2vec_kmeans_roberta.pt", tmp_path / "o2")
