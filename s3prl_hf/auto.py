@@ -15,8 +15,8 @@ from transformers import AutoConfig, AutoModel
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
 from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert, mae_ast,
-                     mockingjay, modified_cpc, npc, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec, wav2vec2,
-                     wav2vec2_conformer, wavlm)
+                     mockingjay, modified_cpc, npc, pase_plus, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec,
+                     wav2vec2, wav2vec2_conformer, wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
 from .models.ast import S3prlAstConfig, S3prlAstModel
 from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
@@ -31,6 +31,7 @@ from .models.mae_ast import S3prlMaeAstConfig, S3prlMaeAstModel
 from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
 from .models.modified_cpc import S3prlModifiedCpcConfig, S3prlModifiedCpcModel
 from .models.npc import S3prlNpcConfig, S3prlNpcModel
+from .models.pase_plus import S3prlPasePlusConfig, S3prlPasePlusModel
 from .models.ssast import S3prlSsastConfig, S3prlSsastModel
 from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel
 from .models.vggish import S3prlVggishConfig, S3prlVggishModel
@@ -69,6 +70,7 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "wav2vec": (S3prlWav2VecConfig, S3prlWav2VecModel),
     "vq_wav2vec": (S3prlWav2VecConfig, S3prlWav2VecModel),
     "discretebert": (S3prlDiscreteBertConfig, S3prlDiscreteBertModel),
+    "pase_plus": (S3prlPasePlusConfig, S3prlPasePlusModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -98,6 +100,7 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "wav2vec": wav2vec.REFERENCE_CONFIGS,
     "vq_wav2vec": vq_wav2vec.REFERENCE_CONFIGS,
     "discretebert": discretebert.REFERENCE_CONFIGS,
+    "pase_plus": pase_plus.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():

@@ -391,6 +391,31 @@ QUIRKS.update(
         "vq_wav2vec_kmeans (its context network is not used), plus the dictionary's code pairs and their tokens.",
     ),
 )
+HIDDEN_STATE_NOTES.update(
+    pase_plus=(
+        "S3PRL returns 9 states (256 wide, 160 samples per frame), in the order its hooks fire: the 1x1 dense-skip "
+        "projections of conv blocks 1 to 7, each averaged over groups of `skip_frames // final_frames` frames to the "
+        "final frame rate; the output of `W` (the 1x1 conv after the QRNN, before the skips are added); and the "
+        "model's output (W + the 7 pooled skips, then BatchNorm without affine). The network runs on the raw "
+        "waveform: a SincNet layer (64 band-pass filters of 251 taps computed from the learned frequencies), 7 "
+        "strided convs with BatchNorm and PReLU, and a one-layer QRNN (window 2), reimplemented in pure torch."),
+)
+QUIRKS.update(
+    pase_plus=(
+        "The whole zero-padded batch goes through the convs (reflect-padded at the batch's ends only) and the QRNN, "
+        "so a shorter utterance's last frames see its padding.",
+        "The strided convs give `floor(ceil(len / 10) / 16)` frames for the padded batch's length, up to one fewer "
+        "than the `ceil(len / 160)` S3PRL reports: the last frame is then repeated (S3PRLUpstream's length "
+        "matching).",
+        "The skip pooling factor comes from the padded batch's frame counts (`skip_frames // final_frames`): 160 "
+        "samples of the SincNet skip per frame for 16000 or 12345 samples, but 950 // 5 = 190 for 950; a skip's "
+        "frames past `final_frames * factor` are dropped.",
+        "The SincNet half window is PASE's `0.54 - 0.46 cos(2 pi n / K)` on `linspace(0, K/2 - 1, K // 2)` (a "
+        "non-integer grid), rebuilt at every call rather than stored.",
+        "Two original files: the encoder weights and the JSON cfg (the architecture). Combine them "
+        "(`s3prl_hf.models.pase_plus.convert_pase_plus.load_release`) into one file to convert.",
+    ),
+)
 COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",

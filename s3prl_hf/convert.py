@@ -41,6 +41,8 @@ from .models.ssast.convert_ssast import convert_ssast
 from .models.discretebert.convert_discretebert import convert_discretebert, load_discretebert_sources
 from .models.vq_wav2vec.convert_vq_wav2vec import convert_vq_wav2vec
 from .models.wav2vec.convert_wav2vec import convert_wav2vec
+from .models.pase_plus.convert_pase_plus import convert_pase_plus
+from .models.pase_plus.convert_pase_plus import load_release as load_pase_release
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "ast": convert_ast,
     "ssast": convert_ssast,
     "wav2vec": convert_wav2vec,
+    "pase_plus": convert_pase_plus,  # the checkpoint + JSON cfg combined (convert_pase_plus.load_release)
     "vq_wav2vec": convert_vq_wav2vec,
 }
 # families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
@@ -78,6 +81,7 @@ PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
 SECOND_FILES = {
     "discretebert": ("its vq-wav2vec k-means frontend (vq_wav2vec_kmeans's checkpoint)", ("vq", "kmeans")),
     "vggish": ("its PCA parameters (vggish_pca_params-970ea276.pth)", ("pca",)),
+    "pase_plus": ("its JSON cfg (PASE+.cfg)", (".cfg", ".json")),
 }
 
 
@@ -111,7 +115,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         max_shard_size: Largest safetensors file to write ("2GB", "500MB" or bytes); bigger models are sharded
             with an index, which `from_pretrained` reads transparently.
         frontend_checkpoint: The second file of a two-file release (Discrete BERT's vq-wav2vec k-means
-            checkpoint, VGGish's PCA parameters); when omitted, the one file beside `checkpoint` whose name says
+            checkpoint, VGGish's PCA parameters, PASE+'s JSON cfg); when omitted, the one file beside `checkpoint` whose name says
             what it is (`SECOND_FILES`) is used.
 
     Returns:
@@ -151,6 +155,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         state = load_original_checkpoint(checkpoint)
         if spec.family == "vggish" and frontend_checkpoint is not None and set(state) != {"vggish", "pca"}:
             model = convert_vggish(state, pca=load_pca_file(frontend_checkpoint))  # the network file + its PCA file
+        elif spec.family == "pase_plus" and frontend_checkpoint is not None and set(state) != {"cfg", "ckpt"}:
+            model = convert_pase_plus(load_pase_release(checkpoint, frontend_checkpoint))  # the checkpoint + its cfg
         else:
             model = CONVERTERS[spec.family](state)
     del state

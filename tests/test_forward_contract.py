@@ -75,6 +75,8 @@ TINY_CONFIGS = {
     "discretebert": dict(frontend_config=dict(conv_dim=(16,) * 7, vq_type="gumbel", vq_vars=4, vq_depth=2),
                          vocab_size=21, num_code_tokens=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                          intermediate_size=64, max_positions=40, max_position_embeddings=42),
+    # PASE+'s released structure (SincNet, 8 blocks, QRNN, 7 hooked skips) with fewer channels
+    "pase_plus": dict(fmaps=[4, 4, 8, 8, 8, 8, 8, 8], emb_dim=8, rnn_dim=8),
 }
 
 

@@ -54,6 +54,8 @@ FAMILIES: Dict[str, str] = {
     "wav2vec": "fixtures_wav2vec1:build_wav2vec",
     "vq_wav2vec": "fixtures_wav2vec1:build_vq_wav2vec",
     "discretebert": "fixtures_wav2vec1:build_discretebert",
+    # needs the GitHub-only PASE sources on PYTHONPATH (see fixtures_pase.py)
+    "pase_plus": "fixtures_pase:build_pase_plus",
 }
 
 
