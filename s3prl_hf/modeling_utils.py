@@ -77,6 +77,29 @@ class UpstreamConfig(PreTrainedConfig):
         raise NotImplementedError
 
 
+@strict
+class EncoderLayersConfig(UpstreamConfig):
+    """An upstream whose hidden states are its encoder's input and the output of each of `num_hidden_layers` layers,
+    all `hidden_size` wide at `frame_stride` input samples per frame. Subclasses define those three."""
+
+    @property
+    def frame_stride(self) -> int:
+        """Input samples per frame of every hidden state."""
+        raise NotImplementedError
+
+    @property
+    def num_layers(self) -> int:
+        return self.num_hidden_layers + 1
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,) * self.num_layers
+
+    @property
+    def downsample_rates(self) -> tuple[int, ...]:
+        return (self.frame_stride,) * self.num_layers
+
+
 class UpstreamPreTrainedModel(PreTrainedModel):
     """Base class of every upstream model: S3PRL's forward semantics around a family's network.
 

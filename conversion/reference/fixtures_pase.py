@@ -33,7 +33,6 @@ For each fixture the generator
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -47,7 +46,7 @@ from typing import List
 import torch
 
 from fixture_common import FixtureFiles, perturb
-from native_fixture_helpers import (BASE_CASES, WITH_NORMALIZE, assert_loaded, parameter_count, patched_attributes,
+from native_fixture_helpers import (BASE_CASES, WITH_NORMALIZE, assert_loaded, local_release, parameter_count,
                                     s3prl_expert, write_fixture)
 
 URLS = {
@@ -151,20 +150,6 @@ def randomise_sinc(conv: torch.nn.Module, sample_rate: int, seed: int):
         conv.band_hz_.copy_(band)
 
 
-@contextlib.contextmanager
-def local_release(paths):
-    """Make the hub's downloader return the fixture's two files for the release URLs."""
-    import s3prl.upstream.pase.hubconf as hubconf
-
-    by_url = {URLS[key]: str(path) for key, path in paths.items()}
-
-    def urls_to_filepaths(url, **kwargs):
-        return by_url[url]
-
-    with patched_attributes(hubconf, _urls_to_filepaths=urls_to_filepaths):
-        yield
-
-
 def released_architecture(frontend) -> dict:
     """PASE's own numbers for the released cfg: parameter count and state-dict shapes (random init, CPU)."""
     torch.manual_seed(0)
@@ -192,7 +177,9 @@ def build_pase_plus(out_root: Path, case_inputs: dict, check_dir: Path) -> List[
         torch.save(ckpt, release["ckpt"])
         release["cfg"].write_text(json.dumps(cfg, indent=1) + "\n")
         torch.save({"cfg": cfg, "ckpt": ckpt}, folder / "original_s3prl.pt")
-        with local_release(release):
+        import s3prl.upstream.pase.hubconf as hubconf
+
+        with local_release(hubconf, URLS, release):
             expert = s3prl_expert(spec["hub_entry"], folder / "original_s3prl.pt")
             assert_loaded(expert.model.state_dict(), weights, f"{name}: S3PRL's loaded WaveFe")
             s3prl_parameters = parameter_count(expert.model)

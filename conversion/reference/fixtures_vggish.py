@@ -38,7 +38,7 @@ import torch
 
 from fixture_common import (FORMAT_VERSION, INPUT_SEED, FixtureFiles, make_wavs, perturb, run_s3prl_cases, sha256,
                             versions, write_expected, write_json, write_safetensors_canonical)
-from native_fixture_helpers import assert_loaded, parameter_count, patched_attributes
+from native_fixture_helpers import assert_loaded, local_release, parameter_count, patched_attributes
 
 URLS = {
     "vggish": "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth",
@@ -111,20 +111,6 @@ def patched_vggish(spec):
         yield vggish
 
 
-@contextlib.contextmanager
-def local_release(paths):
-    """Make the hub's downloader return the fixture's two files for the release URLs."""
-    import s3prl.upstream.vggish.hubconf as hubconf
-
-    by_url = {URLS[key]: str(path) for key, path in paths.items()}
-
-    def urls_to_filepaths(url, **kwargs):
-        return by_url[url]
-
-    with patched_attributes(hubconf, _urls_to_filepaths=urls_to_filepaths):
-        yield
-
-
 def make_inputs(cases):
     g = torch.Generator().manual_seed(VGGISH_INPUT_SEED)
     inputs = {case: make_wavs(spec["lengths"], g) for case, spec in cases.items() if "inputs_from" not in spec}
@@ -188,7 +174,9 @@ def build_vggish(out_root: Path, case_inputs: dict, check_dir: Path) -> List[Fix
             torch.save(weights, release["vggish"])
             torch.save(pca, release["pca"])
             torch.save({"vggish": weights, "pca": pca}, folder / "original_s3prl.pt")
-            with local_release(release):
+            import s3prl.upstream.vggish.hubconf as hubconf
+
+            with local_release(hubconf, URLS, release):
                 from s3prl.nn import S3PRLUpstream
 
                 expert = S3PRLUpstream(spec["hub_entry"]).upstream

@@ -95,6 +95,18 @@ def patched_attributes(target, **values):
             setattr(target, key, value)
 
 
+@contextlib.contextmanager
+def local_release(hubconf, urls: dict, paths: dict):
+    """Make `hubconf`'s downloader return the fixture's files for the release URLs (`urls[key]` -> `paths[key]`)."""
+    by_url = {urls[key]: str(path) for key, path in paths.items()}
+
+    def urls_to_filepaths(url, **kwargs):
+        return by_url[url]
+
+    with patched_attributes(hubconf, _urls_to_filepaths=urls_to_filepaths):
+        yield
+
+
 def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
 
-from ...modeling_utils import UpstreamConfig
+from ...modeling_utils import EncoderLayersConfig
 from ..apc.frontend_apc import DEFAULT_AUDIO_CONFIG, FRAME_SHIFT_SAMPLES
 
 # The expert keeps every second fbank frame (`y[::2]`): 320 samples per frame.
@@ -20,7 +20,7 @@ DOWNSAMPLE_RATE = FRAME_SHIFT_SAMPLES * FRAME_SKIP
 
 
 @strict
-class S3prlDecoar2Config(UpstreamConfig):
+class S3prlDecoar2Config(EncoderLayersConfig):
     """Architecture of a DeCoAR 2.0 upstream (S3PRL's `args` name in brackets).
 
     Args:
@@ -83,16 +83,8 @@ class S3prlDecoar2Config(UpstreamConfig):
         return DEFAULT_AUDIO_CONFIG["feat_dim"]
 
     @property
-    def num_layers(self) -> int:
-        return self.num_hidden_layers + 1
-
-    @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,) * self.num_layers
-
-    @property
-    def downsample_rates(self) -> tuple[int, ...]:
-        return (DOWNSAMPLE_RATE,) * self.num_layers
+    def frame_stride(self) -> int:
+        return DOWNSAMPLE_RATE
 
 
 # S3PRL's `args` (upstream/decoar2/decoar2.py), which the released checkpoint's weights must fit for S3PRL to load

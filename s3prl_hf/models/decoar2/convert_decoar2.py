@@ -17,21 +17,15 @@ from huggingface_hub.errors import StrictDataclassError
 
 from ...conversion import CheckpointFormatError, load_exact_state_dict, rename_state_dict
 from ..decoar.convert_decoar import split_checkpoint
+from ..wav2vec2.convert_wav2vec2 import POS_CONV_KEY_MAP, TRANSFORMER_LAYER_KEY_MAP
 from .configuration_decoar2 import REFERENCE_CONFIGS, S3prlDecoar2Config
 from .modeling_decoar2 import S3prlDecoar2Model
 
 # fmt: off
 KEY_MAP = {  # S3PRL Decoar2 key (regex)                          -> s3prl_hf key
     r"^post_extract_proj\.(weight|bias)$":                         r"post_extract_proj.\1",
-    r"^encoder\.pos_conv\.0\.weight_g$":                           r"encoder.pos_conv_embed.conv.parametrizations.weight.original0",
-    r"^encoder\.pos_conv\.0\.weight_v$":                           r"encoder.pos_conv_embed.conv.parametrizations.weight.original1",
-    r"^encoder\.pos_conv\.0\.bias$":                               r"encoder.pos_conv_embed.conv.bias",
-    r"^encoder\.layer_norm\.(weight|bias)$":                       r"encoder.layer_norm.\1",
-    r"^encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.":     r"encoder.layers.\1.attention.\2_proj.",
-    r"^encoder\.layers\.(\d+)\.self_attn_layer_norm\.":            r"encoder.layers.\1.layer_norm.",
-    r"^encoder\.layers\.(\d+)\.fc1\.":                             r"encoder.layers.\1.feed_forward.intermediate_dense.",
-    r"^encoder\.layers\.(\d+)\.fc2\.":                             r"encoder.layers.\1.feed_forward.output_dense.",
-    r"^encoder\.layers\.(\d+)\.final_layer_norm\.":                r"encoder.layers.\1.final_layer_norm.",
+    **POS_CONV_KEY_MAP,
+    **TRANSFORMER_LAYER_KEY_MAP,  # fairseq's transformer layers and encoder LayerNorm, as in wav2vec 2.0
 }
 # fmt: on
 LAYER_INDEX = re.compile(r"^encoder\.layers\.(\d+)\.")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from huggingface_hub.dataclasses import strict
 
-from ...modeling_utils import UpstreamConfig
+from ...modeling_utils import EncoderLayersConfig
 from ..wav2vec.configuration_wav2vec import DOWNSAMPLE_RATE, REFERENCE_CONFIGS as WAV2VEC_REFERENCE_CONFIGS
 from ..wav2vec.configuration_wav2vec import S3prlWav2VecConfig
 
@@ -44,7 +44,7 @@ def normalize_frontend_config(frontend: Mapping | None) -> dict:
 
 
 @strict
-class S3prlDiscreteBertConfig(UpstreamConfig):
+class S3prlDiscreteBertConfig(EncoderLayersConfig):
     """Architecture of a Discrete BERT upstream (fairseq's RoBERTa option in brackets).
 
     Args:
@@ -128,16 +128,8 @@ class S3prlDiscreteBertConfig(UpstreamConfig):
         return S3prlWav2VecConfig(**self.frontend_config)
 
     @property
-    def num_layers(self) -> int:
-        return self.num_hidden_layers + 1
-
-    @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,) * self.num_layers
-
-    @property
-    def downsample_rates(self) -> tuple[int, ...]:
-        return (DOWNSAMPLE_RATE,) * self.num_layers
+    def frame_stride(self) -> int:
+        return DOWNSAMPLE_RATE
 
 
 # The released architecture: RoBERTa BASE on vq_wav2vec_kmeans's codes (vq-wav2vec paper, arXiv:1910.05453, §4.2:

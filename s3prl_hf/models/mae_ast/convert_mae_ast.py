@@ -24,6 +24,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassError
 
 from ...conversion import CheckpointFormatError, build_model, rename_state_dict
+from ..wav2vec2.convert_wav2vec2 import TRANSFORMER_LAYER_KEY_MAP
 from .configuration_mae_ast import ACTIVATIONS, S3prlMaeAstConfig
 from .modeling_mae_ast import S3prlMaeAstModel, sinusoidal_positions
 
@@ -34,12 +35,7 @@ KEY_MAP = {  # S3PRL MAE_AST key (regex) -> s3prl_hf key
     r"^enc_conv_pos_embed\.pos_conv\.0\.weight_g$":          r"pos_conv_embed.conv.parametrizations.weight.original0",
     r"^enc_conv_pos_embed\.pos_conv\.0\.weight_v$":          r"pos_conv_embed.conv.parametrizations.weight.original1",
     r"^enc_conv_pos_embed\.pos_conv\.0\.bias$":              r"pos_conv_embed.conv.bias",
-    r"^encoder\.layer_norm\.(weight|bias)$":                 r"encoder.layer_norm.\1",
-    r"^encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.": r"encoder.layers.\1.attention.\2_proj.",
-    r"^encoder\.layers\.(\d+)\.self_attn_layer_norm\.":      r"encoder.layers.\1.layer_norm.",
-    r"^encoder\.layers\.(\d+)\.fc1\.":                       r"encoder.layers.\1.feed_forward.intermediate_dense.",
-    r"^encoder\.layers\.(\d+)\.fc2\.":                       r"encoder.layers.\1.feed_forward.output_dense.",
-    r"^encoder\.layers\.(\d+)\.final_layer_norm\.":          r"encoder.layers.\1.final_layer_norm.",
+    **TRANSFORMER_LAYER_KEY_MAP,  # fairseq's transformer layers and encoder LayerNorm, as in wav2vec 2.0
     # pretraining only: no hidden state depends on these
     r"^(encoder_mask_emb|decoder_mask_emb)$":                None,
     r"^(decoder|post_enc_proj|final_proj_reconstruction|final_proj_classification|dec_conv_pos_embed)\.": None,

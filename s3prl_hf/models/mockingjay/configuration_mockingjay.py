@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from huggingface_hub.dataclasses import strict
 
 from ...frontends import KALDI_DEFAULTS, STFT_FEATURES, kaldi_frame_sizes, kaldi_output_dim
-from ...modeling_utils import UpstreamConfig
+from ...modeling_utils import EncoderLayersConfig
 
 # S3PRL's mockingjay expert reports this stride whatever the frontend (`get_downsample_rates` returns 160).
 DOWNSAMPLE_RATE = 160
@@ -120,7 +120,7 @@ def audio_feature_dim(audio: Mapping) -> int:
 
 
 @strict
-class S3prlMockingjayConfig(UpstreamConfig):
+class S3prlMockingjayConfig(EncoderLayersConfig):
     """Architecture of a Mockingjay / TERA / Audio ALBERT upstream, with transformers' BERT field names.
 
     The transformer fields are those of S3PRL's `TransformerConfig` (the same names as `transformers.BertConfig`),
@@ -196,16 +196,8 @@ class S3prlMockingjayConfig(UpstreamConfig):
         return audio_feature_dim(self.audio_config)
 
     @property
-    def num_layers(self) -> int:
-        return self.num_hidden_layers + 1
-
-    @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,) * self.num_layers
-
-    @property
-    def downsample_rates(self) -> tuple[int, ...]:
-        return (DOWNSAMPLE_RATE,) * self.num_layers
+    def frame_stride(self) -> int:
+        return DOWNSAMPLE_RATE
 
 
 # The released architectures, from S3PRL's pretraining recipes: 3-layer "Base" = pretrain/tera/exp_model_config/

@@ -6,11 +6,11 @@ import math
 
 from huggingface_hub.dataclasses import strict
 
-from ...modeling_utils import UpstreamConfig
+from ...modeling_utils import EncoderLayersConfig
 
 
 @strict
-class S3prlWav2Vec2Config(UpstreamConfig):
+class S3prlWav2Vec2Config(EncoderLayersConfig):
     """Architecture of a wav2vec 2.0-style upstream, with transformers' `Wav2Vec2Config` / `HubertConfig` names.
 
     The field names are those of `transformers.HubertConfig`, so transformers' HuBERT modules can be built
@@ -114,16 +114,8 @@ class S3prlWav2Vec2Config(UpstreamConfig):
     feat_proj_layer_norm = True
 
     @property
-    def num_layers(self) -> int:
-        return self.num_hidden_layers + 1
-
-    @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,) * self.num_layers
-
-    @property
-    def downsample_rates(self) -> tuple[int, ...]:
-        return (math.prod(self.conv_stride),) * self.num_layers
+    def frame_stride(self) -> int:
+        return math.prod(self.conv_stride)
 
 
 # The released architectures, from fairseq's wav2vec 2.0 recipes (examples/wav2vec/config/pretraining/
