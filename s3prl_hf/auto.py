@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 
-from huggingface_hub import constants as hub_constants
 from transformers import AutoConfig, AutoModel
 
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
+from .weights.resolve import SOURCES, Location, UpstreamNotAvailableError, locate_upstream
 from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert, mae_ast,
                      mockingjay, modified_cpc, npc, pase_plus, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec,
                      wav2vec2, wav2vec2_conformer, wavlm)
@@ -112,10 +112,6 @@ _LOADING_KWARGS = ("dtype", "device_map", "attn_implementation", "low_cpu_mem_us
                    "offload_folder")
 
 
-class UpstreamNotAvailableError(OSError):
-    """A known upstream could not be loaded from the Hub or the local cache."""
-
-
 def is_implemented(family: str) -> bool:
     """Whether upstreams of `family` can be loaded and converted."""
     return family in FAMILY_CLASSES
@@ -144,83 +140,84 @@ class AutoUpstream:
         raise TypeError("use AutoUpstream.from_pretrained(name_or_path)")
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, *, namespace: str | None = None,
+    def from_pretrained(cls, name_or_path: str | os.PathLike, *, source: str = "auto", namespace: str | None = None,
                         revision: str | None = None, cache_dir: str | os.PathLike | None = None,
                         local_files_only: bool = False, token: str | bool | None = None,
                         **kwargs) -> UpstreamPreTrainedModel:
         """Resolve `name_or_path` and load the upstream, in eval mode.
 
+        A name is looked up in this order (see `s3prl_hf.weights`): the converted repo `<namespace>/<name>` in the
+        Hugging Face cache, a conversion of the original checkpoint in s3prl_hf's conversion cache, the converted
+        repo on the Hub, and finally the original checkpoint itself, downloaded from where S3PRL downloads it,
+        converted with the package's own converter and cached (once; later calls load the cache, offline too).
+
         Args:
             name_or_path: An S3PRL name or alias ("hubert", "hubert_large_ll60k"), a Hub repo id
                 ("org/hubert_base"), or a local folder holding `config.json` and `model.safetensors`.
+            source: For names: "auto" (default: the converted repo, else the original checkpoint), "hub" (the
+                converted repo only) or "original" (convert the original checkpoint, never the repo).
             namespace: Hub organisation that hosts the converted upstreams (default: the
                 `S3PRL_HF_NAMESPACE` environment variable, else "s3prl-hf"). Used for names only.
             revision: Hub revision (branch, tag or commit); defaults to the registry's pinned revision.
             cache_dir: Hugging Face cache folder.
-            local_files_only: Never touch the network; use the cache only.
+            local_files_only: Never touch the network; use the caches only (as `HF_HUB_OFFLINE=1`).
             token: Hugging Face token for private repos.
             **kwargs: Config overrides (e.g. `normalize=True`) and loading options passed to
                 transformers (`dtype`, `device_map`, `attn_implementation`).
 
         Raises:
             registry.UnknownUpstreamError: an unknown name (with suggestions).
-            NotImplementedError: a known name whose family is not implemented yet.
-            UpstreamNotAvailableError: the repo is not reachable or not cached (offline), with what to do.
+            FileNotFoundError: a path that does not exist.
+            UpstreamNotAvailableError: nothing could be loaded (offline without a cached copy, the original
+                checkpoint unreachable or corrupt); the message lists what was tried and what to do.
         """
-        source, revision, spec = _resolve(name_or_path, namespace, revision)
-        hub_kwargs = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        location = _locate(name_or_path, source, namespace, revision, cache_dir, local_files_only, token)
+        hub_kwargs = dict(revision=location.revision, cache_dir=cache_dir, token=token,
+                          local_files_only=local_files_only or location.local_files_only)
         loading_kwargs = {key: kwargs.pop(key) for key in _LOADING_KWARGS if key in kwargs}
         try:
-            config, unused = AutoConfig.from_pretrained(source, return_unused_kwargs=True, **hub_kwargs, **kwargs)
+            config, unused = AutoConfig.from_pretrained(location.path, return_unused_kwargs=True, **hub_kwargs,
+                                                        **kwargs)
         except OSError as error:
-            if os.path.isdir(source):
+            if os.path.isdir(location.path):
                 raise
-            raise UpstreamNotAvailableError(_unavailable_message(source, revision, spec, local_files_only)) from error
+            raise UpstreamNotAvailableError(f"cannot load '{location.path}' (revision "
+                                            f"{location.revision or 'main'}): {error}") from error
         if unused:
             raise TypeError(f"unexpected keyword arguments for {config.model_type}: {sorted(unused)}")
         model_class = MODEL_CLASSES.get(config.model_type)
         if model_class is None:
-            raise ValueError(f"{source} holds a '{config.model_type}' model, not an s3prl_hf upstream (known "
+            raise ValueError(f"{location.path} holds a '{config.model_type}' model, not an s3prl_hf upstream (known "
                              f"types: {', '.join(sorted(MODEL_CLASSES))})")
-        model, info = model_class.from_pretrained(source, config=config, output_loading_info=True,
+        model, info = model_class.from_pretrained(location.path, config=config, output_loading_info=True,
                                                   **hub_kwargs, **loading_kwargs)
         problems = {k: v for k, v in info.items() if k != "error_msgs" and v}
         if problems or info.get("error_msgs"):
-            raise ValueError(f"the weights in {source} do not match its config: {problems or info['error_msgs']}")
+            raise ValueError(f"the weights in {location.path} do not match its config: "
+                             f"{problems or info['error_msgs']}")
         return model.eval()
 
 
-def _resolve(name_or_path, namespace, revision) -> tuple[str, str | None, registry.UpstreamSpec | None]:
-    """Return (local folder or repo id, revision, registry spec or None)."""
+def _locate(name_or_path, source, namespace, revision, cache_dir, local_files_only, token) -> Location:
+    """A local folder as is; a registry name through `locate_upstream`; anything else with a '/' as a repo id."""
     text = os.fspath(name_or_path)
+    if source not in SOURCES:
+        raise ValueError(f"source={source!r}: expected one of {', '.join(SOURCES)}")
     if os.path.isdir(text):
-        return text, revision, None
+        return Location(text, revision)
     try:
         spec = registry.get_spec(text)
     except registry.UnknownUpstreamError:
         looks_like_path = text.startswith((".", "/", "~")) or os.sep in text.replace("/", "") or text.count("/") > 1
-        if looks_like_path:
-            raise FileNotFoundError(f"no such folder: {text!r}") from None
+        if looks_like_path or os.path.exists(text):
+            raise FileNotFoundError(f"no such folder: {text!r}" + (" (a file: convert it with `s3prl-hf "
+                                    "convert` first)" if os.path.isfile(text) else "")) from None
         if "/" in text:
-            return text, revision, None
+            return Location(text, revision)
         raise
     check_implemented(spec)
-    return spec.repo_id_for(namespace), revision or spec.revision, spec
-
-
-def _unavailable_message(repo_id: str, revision: str | None, spec, local_files_only: bool) -> str:
-    offline = hub_constants.HF_HUB_OFFLINE or local_files_only
-    where = ("the machine is offline (HF_HUB_OFFLINE=1 or local_files_only=True) and the Hugging Face cache "
-             f"({hub_constants.HF_HUB_CACHE}) has no copy of it") if offline else \
-        "it could not be downloaded (not published, private, or no network)"
-    message = f"cannot load '{repo_id}' (revision {revision or 'main'}): {where}."
-    if spec is not None:
-        url = (spec.original_urls or spec.s3prl_urls or ("<the original checkpoint>",))[0]
-        s3prl_url = spec.s3prl_urls[0] if spec.s3prl_urls else url
-        message += (f" To convert it locally instead, get the original checkpoint ({s3prl_url} or {url}), then run "
-                    f"`s3prl-hf convert --name {spec.name} --checkpoint FILE --output DIR` and "
-                    f"`AutoUpstream.from_pretrained(DIR)`.")
-    return message
+    return locate_upstream(spec, source=source, namespace=namespace, revision=revision, cache_dir=cache_dir,
+                           local_files_only=local_files_only, token=token)
 
 
 def reference_config(name: str) -> UpstreamConfig | None:

@@ -472,6 +472,15 @@ def _layer_table(config: UpstreamConfig) -> list[str]:
     return rows
 
 
+def _file_line(url: str) -> str:
+    """A source URL with its pinned sha256 and size, when the registry knows them."""
+    source = registry.source_file(url)
+    if source.sha256 is None:
+        return url
+    size = f", {source.size} bytes" if source.size is not None else ""
+    return f"{url} (sha256 `{source.sha256}`{size})"
+
+
 def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = None, *,
                 source_name: str | None = None, source_sha256: str | None = None) -> str:
     """Render the model card of `spec` as Markdown with Hub YAML metadata.
@@ -499,7 +508,8 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
                 f"lists what the registry knows.", ""]
     if not spec.redistributable:
         out += ["> The licence of these weights does not allow (or was not verified to allow) re-hosting them: "
-                "convert your own copy of the original checkpoint with `s3prl-hf convert`.", ""]
+                "`AutoUpstream.from_pretrained` downloads the original checkpoint from its authors' hosting and "
+                "converts it on your machine instead.", ""]
 
     out += ["## Usage", "", "```python", "import torch", "from s3prl_hf import AutoUpstream", "",
             f'model = AutoUpstream.from_pretrained("{spec.name}")  # or a folder made by `s3prl-hf convert`',
@@ -507,8 +517,14 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
             "wavs_len = torch.tensor([32000, 16000])",
             "with torch.no_grad():",
             "    all_hs, all_hs_len = model(wavs, wavs_len)     # one (B, T, D) tensor and (B,) lengths per layer",
-            "```", "", "Convert the original checkpoint yourself:", "", "```bash",
-            f"s3prl-hf convert --name {spec.name} --checkpoint CHECKPOINT.pt --output {spec.name}", "```", ""]
+            "```", "",
+            "Without a published converted repo, the first call downloads the original checkpoint from where S3PRL "
+            "downloads it, converts it, and caches the result under the Hugging Face cache "
+            "(`<HF_HOME>/s3prl_hf/converted/`); later calls, offline ones included, load the cache. To prepare "
+            "offline machines, or to keep the converted folder:", "", "```bash",
+            f"s3prl-hf download {spec.name}                                 # fetch and convert into the cache",
+            f"s3prl-hf convert --name {spec.name} --output {spec.name}   # or into a folder of your own "
+            f"(--checkpoint FILE for a local copy)", "```", ""]
 
     out += ["## Hidden states", ""]
     if config is not None:
@@ -541,12 +557,12 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
         out.append("")
 
     out += ["## Source and licence", ""]
-    out += [f"- Checkpoint S3PRL downloads: {url}" for url in spec.s3prl_urls]
-    out += [f"- Original release: {url}" for url in spec.original_urls]
+    out += [f"- Checkpoint S3PRL downloads: {_file_line(url)}" for url in spec.s3prl_urls]
+    out += [f"- Original release: {_file_line(url)}" for url in spec.original_urls if url not in spec.s3prl_urls]
+    if spec.release_page:
+        out.append(f"- Release page: {spec.release_page}")
     if source_name:
         out.append(f"- Converted from `{source_name}`" + (f", sha256 `{source_sha256}`" if source_sha256 else ""))
-    elif spec.sha256:
-        out.append(f"- Original checkpoint sha256: `{spec.sha256}`")
     licence = spec.license + (f" ({spec.license_url})" if spec.license_url else "")
     out += [f"- Weights licence: {licence}; redistributable: {'yes' if spec.redistributable else 'no'}", ""]
 

@@ -11,15 +11,12 @@ import wave
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from . import extract_cli, registry
-from .auto import AutoUpstream, is_implemented, reference_config
-from .conversion import CheckpointFormatError
-from .convert import DEFAULT_MAX_SHARD_SIZE, convert_checkpoint
+from .weights import commands as weights_commands
 
 DEMO_UPSTREAM = "hubert_base"
+# Mirrors convert.DEFAULT_MAX_SHARD_SIZE, which this module does not import (it pulls in torch).
+DEFAULT_MAX_SHARD_SIZE = "2GB"
 
 
 def cmd_list(args) -> int:
@@ -30,9 +27,8 @@ def cmd_list(args) -> int:
     width = max(len(n) for n in names)
     for name in names:
         spec = registry.get_spec(name)
-        status = "available" if is_implemented(spec.family) else "planned"
         aliases = f"  (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
-        print(f"{name:<{width}}  {spec.family:<18} {status:<9}{aliases}")
+        print(f"{name:<{width}}  {spec.family:<18} {weights_commands.weights_origin(spec):<40}{aliases}")
     return 0
 
 
@@ -41,7 +37,8 @@ def cmd_info(args) -> int:
     method = registry.METHODS[spec.method]
     print(f"name:        {spec.name}" + (f" (resolved from {args.name!r})" if args.name != spec.name else ""))
     print(f"aliases:     {', '.join(spec.aliases) or '-'}")
-    print(f"family:      {spec.family} ({'available' if is_implemented(spec.family) else 'not implemented yet'})")
+    print(f"family:      {spec.family}")
+    print(f"weights:     {weights_commands.weights_origin(spec)}")
     print(f"method:      {method.title}")
     print(f"paper:       {method.paper_url}")
     print(f"hub repo:    {spec.repo_id}" + (f"@{spec.revision}" if spec.revision else " (not pinned)"))
@@ -53,6 +50,10 @@ def cmd_info(args) -> int:
         print(f"s3prl ckpt:  {url}")
     for url in spec.original_urls:
         print(f"original:    {url}")
+    if spec.release_page:
+        print(f"release:     {spec.release_page}")
+    from .auto import reference_config
+
     config = reference_config(spec.name)
     if config is not None:
         stride = config.downsample_rates[0]
@@ -64,15 +65,25 @@ def cmd_info(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    output = convert_checkpoint(args.name, args.checkpoint, args.output, force=args.force,
-                                max_shard_size=args.max_shard_size, frontend_checkpoint=args.frontend_checkpoint)
+    from .convert import convert_checkpoint
+
+    checkpoint, frontend = args.checkpoint, args.frontend_checkpoint
+    if checkpoint is None:
+        if frontend is not None:
+            raise ValueError("--frontend-checkpoint needs --checkpoint")
+        checkpoint, frontend = weights_commands.fetch_originals(args.name)
+    output = convert_checkpoint(args.name, checkpoint, args.output, force=args.force,
+                                max_shard_size=args.max_shard_size, frontend_checkpoint=frontend)
     files = ", ".join(sorted(path.name for path in output.iterdir()))
     print(f"wrote {output} ({files}); load it with AutoUpstream.from_pretrained({str(output)!r})")
     return 0
 
 
-def read_wav(path) -> tuple[torch.Tensor, int]:
+def read_wav(path):
     """Read a 16-bit PCM WAV file into a float tensor in [-1, 1] (mono) and its sampling rate."""
+    import numpy as np
+    import torch
+
     with wave.open(str(path), "rb") as handle:
         if handle.getsampwidth() != 2:
             raise ValueError(f"{path}: only 16-bit PCM WAV is supported by the demo reader")
@@ -83,6 +94,11 @@ def read_wav(path) -> tuple[torch.Tensor, int]:
 
 
 def cmd_demo(args) -> int:
+    import torch
+
+    from .auto import AutoUpstream
+    from .convert import convert_checkpoint
+
     demo = resources.files("s3prl_hf") / "demo"
     with tempfile.TemporaryDirectory() as tmp, resources.as_file(demo / "hubert_demo.pt") as checkpoint:
         output = Path(args.output) if args.output else Path(tmp) / "converted"
@@ -119,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert an original checkpoint into a Hugging Face folder")
     p.add_argument("--name", required=True, help="S3PRL name the checkpoint belongs to, e.g. hubert_base")
-    p.add_argument("--checkpoint", required=True, help="original checkpoint file (S3PRL or fairseq format)")
+    p.add_argument("--checkpoint", default=None,
+                   help="original checkpoint file (S3PRL or fairseq format); without it, the original file(s) the "
+                        "registry lists are downloaded (S3PRL's copy first), checked and converted")
     p.add_argument("--frontend-checkpoint", default=None,
                    help="the second file of two-file releases, found beside --checkpoint when omitted: Discrete "
                         "BERT's vq-wav2vec checkpoint that tokenises the waveform (vq-wav2vec_kmeans.pt; "
@@ -138,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace --output if it exists")
     p.set_defaults(func=cmd_demo)
 
+    weights_commands.add_parsers(sub)
     extract_cli.add_parser(sub)
     return parser
 
@@ -151,8 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `s3prl-hf list | head`: the reader left, nothing to report
         sys.stdout = open(os.devnull, "w")
         return 0
-    except (registry.UnknownUpstreamError, NotImplementedError, FileExistsError, FileNotFoundError,
-            CheckpointFormatError, ValueError) as error:
+    except KeyboardInterrupt:
+        print(f"s3prl-hf {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (registry.UnknownUpstreamError, NotImplementedError, OSError, ValueError, TypeError) as error:
+        # OSError covers missing files, existing outputs, downloads and unavailable upstreams;
+        # ValueError covers CheckpointFormatError and bad input.
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"s3prl-hf {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -9,11 +9,14 @@ How S3PRL's constructor arguments map:
 
 - `name`: an S3PRL upstream name or alias, resolved by the registry to a converted Hub repo. S3PRL's
   `<upstream>_local` / `_custom` / `_url` entry names are accepted too; they need `path_or_url`.
+- `name` alone: resolved like `AutoUpstream.from_pretrained(name)`: the converted Hub repo, else the original
+  checkpoint S3PRL downloads, converted once and cached (`source=` chooses, as there).
 - `path_or_url`: a converted folder (`s3prl-hf convert` output) or a Hub repo id (`org/name`) is loaded
   directly; an original checkpoint *file* (what S3PRL takes) is converted on the fly into a temporary folder
-  with `name`'s converter. URLs are refused: s3prl_hf never downloads original checkpoints.
-- `refresh`: re-downloads the converted repo from the Hub (`force_download`); ignored for local paths, as
-  S3PRL ignores it for local checkpoints.
+  with `name`'s converter; an original checkpoint *URL* is downloaded once into s3prl_hf's download cache
+  (`S3PRL_HF_MIRROR` honoured), then converted the same way.
+- `refresh`: fetches again: the converted repo (`force_download`), or the original checkpoint, whose cached
+  download and conversion are deleted first; ignored for local paths, as S3PRL ignores it for local checkpoints.
 - `normalize`: layer norm over the features of every hidden state, as in S3PRL.
 - `extra_conf`: S3PRL passes it to the upstream's loader. A converted model's configuration is fixed at
   conversion time, so any non-empty `extra_conf` raises `ValueError` instead of being silently ignored.
@@ -59,11 +62,13 @@ class S3PRLUpstream(nn.Module):
         normalize: Layer-norm every hidden state over its features.
         extra_conf: Must be empty: converted models cannot take S3PRL loader options.
         randomize: Re-draw all weights randomly (S3PRL's `randomize_upstream`).
+        source: For names: "auto", "hub" or "original", as in `AutoUpstream.from_pretrained`.
 
     Raises:
         registry.UnknownUpstreamError: unknown name (with suggestions).
         NotImplementedError: a known name whose family is not implemented yet.
-        ValueError: `extra_conf` given, a URL as `path_or_url`, or a `_local`-style name without it.
+        ValueError: `extra_conf` given, or a `_local`-style name without `path_or_url`.
+        UpstreamNotAvailableError: the weights could not be had (offline, unreachable, corrupt).
 
     Example:
         >>> from s3prl_hf import S3PRLUpstream, Featurizer
@@ -91,7 +96,8 @@ class S3PRLUpstream(nn.Module):
         return sorted(names)
 
     def __init__(self, name: str, path_or_url: str | None = None, refresh: bool = False,
-                 normalize: bool = False, extra_conf: dict | None = None, randomize: bool = False):
+                 normalize: bool = False, extra_conf: dict | None = None, randomize: bool = False,
+                 source: str = "auto"):
         super().__init__()
         frontend = None
         if extra_conf and set(extra_conf) == {"vq_ckpt"} and _is_discretebert(name) and path_or_url is not None:
@@ -101,7 +107,7 @@ class S3PRLUpstream(nn.Module):
             raise ValueError(f"extra_conf={extra_conf!r} cannot be honoured: S3PRL passes these options to its "
                              f"checkpoint loader, but a converted s3prl_hf model fixes its configuration at "
                              f"conversion time. Drop extra_conf, or convert a checkpoint built with those options")
-        self.upstream: UpstreamPreTrainedModel = _load(name, path_or_url, refresh, frontend)
+        self.upstream: UpstreamPreTrainedModel = _load(name, path_or_url, refresh, frontend, source)
         if randomize:
             randomize_upstream(self.upstream)
         self.normalize = normalize
@@ -144,29 +150,57 @@ def _is_discretebert(name: str) -> bool:
         return False
 
 
-def _load(name: str, path_or_url: str | None, refresh: bool, frontend: str | None = None) -> UpstreamPreTrainedModel:
+def _load(name: str, path_or_url: str | None, refresh: bool, frontend: str | None = None,
+          source: str = "auto") -> UpstreamPreTrainedModel:
     base = _strip_checkpoint_suffix(name)
     if path_or_url is None:
         if base != name:
             raise ValueError(f"'{name}' is S3PRL's entry for a user checkpoint: pass path_or_url (a converted "
-                             f"folder, a Hub repo id or an original checkpoint file)")
-        spec = registry.get_spec(name)
+                             f"folder, a Hub repo id, an original checkpoint file or its URL)")
         if refresh:
-            return AutoUpstream.from_pretrained(_download(spec.repo_id, spec.revision))
-        return AutoUpstream.from_pretrained(name)
+            _forget_cached(registry.get_spec(name), source)
+        return AutoUpstream.from_pretrained(name, source=source)
 
-    source = os.fspath(path_or_url)
-    if "://" in source:
-        raise ValueError(f"path_or_url={source!r}: s3prl_hf does not download original checkpoints. Download "
-                         f"it yourself and pass the file (it is converted on the fly), or pass a converted "
-                         f"folder or Hub repo id")
-    if os.path.isdir(source):
-        return AutoUpstream.from_pretrained(source)
-    if os.path.isfile(source):
-        return _convert_and_load(base, source, frontend)
+    source_path = os.fspath(path_or_url)
+    if "://" in source_path:
+        from .weights.download import discard, fetch_file
+
+        if refresh:
+            from .weights.paths import download_path
+
+            discard(source_path, download_path(source_path))
+        return _convert_and_load(base, str(fetch_file(source_path)), frontend)
+    if os.path.isdir(source_path):
+        return AutoUpstream.from_pretrained(source_path)
+    if os.path.isfile(source_path):
+        return _convert_and_load(base, source_path, frontend)
     if refresh:
-        return AutoUpstream.from_pretrained(_download(source, None))
-    return AutoUpstream.from_pretrained(source)  # a Hub repo id (or a clear "no such folder" error)
+        return AutoUpstream.from_pretrained(_download(source_path, None))
+    return AutoUpstream.from_pretrained(source_path)  # a Hub repo id (or a clear "no such folder" error)
+
+
+def _forget_cached(spec: registry.UpstreamSpec, source: str) -> None:
+    """`refresh=True`: drop what the caches hold of `spec`, so that it is fetched again."""
+    from .weights import conversion_cache
+    from .weights.download import discard
+    from .weights.integrity import forget
+    from .weights.paths import download_path
+
+    from .weights.resolve import UpstreamNotAvailableError, probe_hub
+
+    if source != "original":
+        problem = probe_hub(spec.repo_id, spec.revision)
+        if problem is None:
+            _download(spec.repo_id, spec.revision)
+            return
+        if source == "hub":
+            raise UpstreamNotAvailableError(f"cannot refresh '{spec.repo_id}': {problem}")
+    for entry in conversion_cache.list_conversions(spec.name):
+        conversion_cache.remove_conversion(entry)
+    for option in spec.download_options:
+        for file in option:
+            discard(file.url, download_path(file.url))
+            forget(file.url)
 
 
 def _strip_checkpoint_suffix(name: str) -> str:

@@ -85,6 +85,16 @@ SECOND_FILES = {
 }
 
 
+# family -> version of its converter, part of the conversion cache's key: bump it when a converter's output changes
+# for the same checkpoint, so that cached conversions are made again. Families not listed are at version 1.
+CONVERTER_VERSIONS: dict[str, int] = {}
+
+
+def converter_version(family: str) -> int:
+    """The version of `family`'s converter (see `CONVERTER_VERSIONS`)."""
+    return CONVERTER_VERSIONS.get(family, 1)
+
+
 def find_second_file(family: str, checkpoint: Path) -> Path | None:
     """The one other file beside `checkpoint` whose name holds one of `SECOND_FILES[family]`'s fragments."""
     fragments = SECOND_FILES[family][1]
@@ -104,7 +114,8 @@ DEFAULT_MAX_SHARD_SIZE = "2GB"
 
 def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | os.PathLike, *,
                        force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
-                       frontend_checkpoint: str | os.PathLike | None = None) -> Path:
+                       frontend_checkpoint: str | os.PathLike | None = None,
+                       source_sha256: str | None = None) -> Path:
     """Convert an original S3PRL / fairseq checkpoint of upstream `name` into `output`.
 
     Args:
@@ -117,6 +128,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         frontend_checkpoint: The second file of a two-file release (Discrete BERT's vq-wav2vec k-means
             checkpoint, VGGish's PCA parameters, PASE+'s JSON cfg); when omitted, the one file beside `checkpoint` whose name says
             what it is (`SECOND_FILES`) is used.
+        source_sha256: The checkpoint's sha256 when the caller has computed it already (for the card).
 
     Returns:
         The output folder.
@@ -168,7 +180,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
     try:
         model.save_pretrained(staging, max_shard_size=max_shard_size)
         card = cards.render_card(spec, model.config, source_name=checkpoint.name,
-                                 source_sha256=file_sha256(checkpoint))
+                                 source_sha256=source_sha256 or file_sha256(checkpoint))
         (staging / "README.md").write_text(card, encoding="utf-8")
         if output.exists():
             shutil.rmtree(output) if output.is_dir() else output.unlink()

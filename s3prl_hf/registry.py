@@ -17,6 +17,7 @@ This module is pure data + lookup: it imports only the standard library, so it c
 import dataclasses
 import difflib
 import fnmatch
+import json
 import os
 import textwrap
 from typing import NoReturn
@@ -30,12 +31,15 @@ __all__ = [
     "SEED_ERRATA",
     "UPSTREAMS",
     "Method",
+    "PINS",
+    "SourceFile",
     "UnknownUpstreamError",
     "UpstreamSpec",
     "get_spec",
     "hub_namespace",
     "list_upstreams",
     "resolve_name",
+    "source_file",
 ]
 
 DEFAULT_NAMESPACE = "s3prl-hf"
@@ -146,10 +150,10 @@ class UpstreamSpec:
         details: The seed's bullet list for this name, in order, as ``(key, value)`` pairs.
         notes: The seed's free text about this checkpoint, ``""`` if none.
         s3prl_urls: What S3PRL 0.4.18's hub function downloads by default (non-legacy path), verbatim.
-        original_urls: The original release (fairseq URL, the authors' own hosting or release page); ``()`` if
-            unknown.
-        sha256: Digest of the original checkpoint, once downloaded.
-        revision: Pinned Hub revision of the converted repo, once published.
+        original_urls: Files of the original release (fairseq URL, the authors' own hosting) that download with a
+            plain GET; ``()`` if none (then only S3PRL's copy can be fetched).
+        release_page: The authors' release page when its files cannot be fetched directly (Google Drive).
+        revision: Pinned Hub revision of the converted repo, once published (from ``data/pins.json``).
 
     Example:
         >>> spec = get_spec("hubert")
@@ -169,8 +173,24 @@ class UpstreamSpec:
     notes: str = ""
     s3prl_urls: tuple[str, ...]
     original_urls: tuple[str, ...] = ()
-    sha256: str | None = None
+    release_page: str | None = None
     revision: str | None = None
+
+    @property
+    def download_options(self) -> tuple[tuple["SourceFile", ...], ...]:
+        """Where the original weights can be fetched, best first: S3PRL's copy, then the original release.
+
+        Each option is the complete set of files of one release (two for Discrete BERT, VGGish and PASE+),
+        with the sha256 and size recorded in ``data/pins.json`` where they are known.
+
+        Example:
+            >>> [f.url.rsplit("/", 1)[1] for option in get_spec("hubert").download_options for f in option]
+            ['hubert_base_ls960.pt', 'hubert_base_ls960.pt']
+        """
+        options = [self.s3prl_urls]
+        if self.original_urls and self.original_urls != self.s3prl_urls:
+            options.append(self.original_urls)
+        return tuple(tuple(source_file(url) for url in urls) for urls in options if urls)
 
     @property
     def repo_id(self) -> str:
@@ -190,6 +210,52 @@ class UpstreamSpec:
             'my-org/hubert_base'
         """
         return f"{hub_namespace(namespace)}/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceFile:
+    """One original checkpoint file and what is known of its bytes.
+
+    Attributes:
+        url: Where S3PRL or the authors publish it.
+        sha256: Its hex digest, where established (``data/pins.json``); never guessed.
+        size: Its size in bytes, where established.
+    """
+
+    url: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+# Facts established after the fact, by downloading and publishing: the sha256 and size of original files, and the
+# Hub commit of each published repo. `conversion/publish.py` writes this file; nothing else edits it by hand.
+PINS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "pins.json")
+
+
+def _load_pins() -> dict:
+    with open(PINS_FILE, encoding="utf-8") as handle:
+        pins = json.load(handle)
+    if set(pins) != {"files", "revisions"}:
+        raise ValueError(f"{PINS_FILE}: expected the keys 'files' and 'revisions', got {sorted(pins)}")
+    for url, facts in pins["files"].items():
+        digest = facts.get("sha256")
+        if digest is not None and (len(digest) != 64 or set(digest) - set("0123456789abcdef")):
+            raise ValueError(f"{PINS_FILE}: {url} has a malformed sha256 {digest!r}")
+    return pins
+
+
+PINS: dict = _load_pins()
+
+
+def source_file(url: str) -> SourceFile:
+    """The :class:`SourceFile` of ``url``, with its pinned sha256 and size when known.
+
+    Example:
+        >>> source_file("https://example.org/unknown.pt").sha256 is None
+        True
+    """
+    facts = PINS["files"].get(url, {})
+    return SourceFile(url=url, sha256=facts.get("sha256"), size=facts.get("size"))
 
 
 def _bibtex(text: str) -> str:
@@ -1357,7 +1423,8 @@ _TABLE: tuple[UpstreamSpec, ...] = (
             ("Unlabled Speech", "LibriSpeech 960 hours"),
         ),
         s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/unispeech_sat_base.pt",),
-        original_urls=("https://github.com/microsoft/UniSpeech/tree/main/UniSpeech-SAT",),
+        # The release page links Google Drive files (fairseq layout), which need a browser: S3PRL's copy only.
+        release_page="https://github.com/microsoft/UniSpeech/tree/main/UniSpeech-SAT",
         **_UNISPEECH,
     ),
     UpstreamSpec(
@@ -1370,7 +1437,8 @@ _TABLE: tuple[UpstreamSpec, ...] = (
             ("Unlabled Speech", "LibriLight 60k hours + Gigaspeech 10k hours + VoxPopuli 24k hours = 94k hours"),
         ),
         s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/unispeech_sat_base_plus.pt",),
-        original_urls=("https://github.com/microsoft/UniSpeech/tree/main/UniSpeech-SAT",),
+        # The release page links Google Drive files (fairseq layout), which need a browser: S3PRL's copy only.
+        release_page="https://github.com/microsoft/UniSpeech/tree/main/UniSpeech-SAT",
         **_UNISPEECH,
     ),
     UpstreamSpec(
@@ -1383,7 +1451,8 @@ _TABLE: tuple[UpstreamSpec, ...] = (
             ("Unlabled Speech", "LibriLight 60k hours + Gigaspeech 10k hours + VoxPopuli 24k hours = 94k hours"),
         ),
         s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/unispeech_sat_large.pt",),
-        original_urls=("https://github.com/microsoft/UniSpeech/tree/main/UniSpeech-SAT",),
+        # The release page links Google Drive files (fairseq layout), which need a browser: S3PRL's copy only.
+        release_page="https://github.com/microsoft/UniSpeech/tree/main/UniSpeech-SAT",
         **_UNISPEECH,
     ),
     UpstreamSpec(
@@ -1396,7 +1465,11 @@ _TABLE: tuple[UpstreamSpec, ...] = (
             ("Unlabled Speech", "LibriSpeech 960 hours"),
         ),
         s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/wavlm_base.pt",),
-        original_urls=("https://github.com/microsoft/unilm/tree/master/wavlm",),
+        # The "Azure Storage" link of microsoft/unilm's wavlm/README.md (valid until 2033): the same cfg+model layout.
+        original_urls=(
+            "https://valle.blob.core.windows.net/share/wavlm/WavLM-Base.pt?sv=2020-08-04&st=2023-03-01T07%3A51%3A05Z&se=2033-03-02T07%3A51%3A00Z&sr=c&sp=rl&sig=QJXmSJG9DbMKf48UDIU1MfzIro8HQOf3sqlNXiflY1I%3D",
+        ),
+        release_page="https://github.com/microsoft/unilm/tree/master/wavlm",
         **_WAVLM,
     ),
     UpstreamSpec(
@@ -1409,7 +1482,11 @@ _TABLE: tuple[UpstreamSpec, ...] = (
             ("Unlabled Speech", "LibriLight 60k hours + Gigaspeech 10k hours + VoxPopuli 24k hours = 94k hours"),
         ),
         s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/wavlm_base_plus.pt",),
-        original_urls=("https://github.com/microsoft/unilm/tree/master/wavlm",),
+        # The "Azure Storage" link of microsoft/unilm's wavlm/README.md (valid until 2033): the same cfg+model layout.
+        original_urls=(
+            "https://valle.blob.core.windows.net/share/wavlm/WavLM-Base+.pt?sv=2020-08-04&st=2023-03-01T07%3A51%3A05Z&se=2033-03-02T07%3A51%3A00Z&sr=c&sp=rl&sig=QJXmSJG9DbMKf48UDIU1MfzIro8HQOf3sqlNXiflY1I%3D",
+        ),
+        release_page="https://github.com/microsoft/unilm/tree/master/wavlm",
         **_WAVLM,
     ),
     UpstreamSpec(
@@ -1422,7 +1499,11 @@ _TABLE: tuple[UpstreamSpec, ...] = (
             ("Unlabled Speech", "LibriLight 60k hours + Gigaspeech 10k hours + VoxPopuli 24k hours = 94k hours"),
         ),
         s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/wavlm_large.pt",),
-        original_urls=("https://github.com/microsoft/unilm/tree/master/wavlm",),
+        # The "Azure Storage" link of microsoft/unilm's wavlm/README.md (valid until 2033): the same cfg+model layout.
+        original_urls=(
+            "https://valle.blob.core.windows.net/share/wavlm/WavLM-Large.pt?sv=2020-08-04&st=2023-03-01T07%3A51%3A05Z&se=2033-03-02T07%3A51%3A00Z&sr=c&sp=rl&sig=QJXmSJG9DbMKf48UDIU1MfzIro8HQOf3sqlNXiflY1I%3D",
+        ),
+        release_page="https://github.com/microsoft/unilm/tree/master/wavlm",
         **_WAVLM,
     ),
     # --- data2vec (fairseq) ---------------------------------------------------------------------------------
@@ -1702,8 +1783,8 @@ def _build(table, alias_rows):
             _fail(f"{spec.name!r} has family {spec.family!r}, not one of FAMILIES")
         if spec.method not in METHODS:
             _fail(f"{spec.name!r} has method {spec.method!r}, not a key of METHODS")
-        if spec.aliases:
-            _fail(f"{spec.name!r} lists aliases by hand; they are derived from the alias rows")
+        if spec.aliases or spec.revision:
+            _fail(f"{spec.name!r} lists aliases or a revision by hand; they come from the alias rows and pins.json")
         if not spec.s3prl_urls or not spec.license:
             _fail(f"{spec.name!r} has no S3PRL URL or no licence")
         by_name[spec.name] = spec
@@ -1746,9 +1827,13 @@ def _build(table, alias_rows):
         if key not in METHODS:
             _fail(f"SEED_ERRATA names {key!r}, which is not a method")
 
+    for name in PINS["revisions"]:
+        if name not in by_name:
+            _fail(f"data/pins.json pins a revision for {name!r}, which is not a canonical name")
     upstreams = tuple(
         dataclasses.replace(
             spec,
+            revision=PINS["revisions"].get(spec.name),
             # Nearest first (tera_960hr before tera), ties by name.
             aliases=tuple(sorted((a for a in aliases if canonical_of[a] == spec.name), key=lambda a: (depth_of[a], a))),
         )

@@ -134,8 +134,10 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
         raise ValueError("batch_seconds and shard_seconds must be positive")
     state = _state(cpu)
     output = Path(output)
-    with state.main_process_first():  # one download into the Hub cache, then every rank reads it
-        model = resolve_model(model)
+    # Every rank resolves the model itself: downloads and conversions are serialised by file locks (one rank
+    # fetches, the others wait and load the same files), and a rank that fails raises on its own, so no rank is
+    # left waiting at a barrier for one that died.
+    model = resolve_model(model)
     model = model.to(state.device).eval()
     selected = _check_layers(layers, model.num_layers)
     torch_dtype = storage_dtype(dtype)

@@ -1,11 +1,26 @@
 """Shared test helpers: the S3PRL parity fixtures under tests/fixtures/ and their converted folders."""
 
-import json
-from pathlib import Path
+import os
+import tempfile
 
-import pytest
-import torch
-from safetensors.torch import load_file
+# Nothing in the tests may reach another machine, nor touch the user's caches: every Hub request goes to a closed
+# port on loopback, every original-checkpoint download to a closed mirror on loopback, and the caches live in a
+# temporary folder. Tests that need a server start their own (tests/loopback.py) and override these. Set before
+# huggingface_hub is imported, which reads them once.
+_SANDBOX = tempfile.mkdtemp(prefix="s3prl_hf-tests-")
+os.environ["HF_HOME"] = os.path.join(_SANDBOX, "hf_home")
+os.environ["S3PRL_HF_CACHE"] = os.path.join(_SANDBOX, "s3prl_hf")
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+os.environ["S3PRL_HF_MIRROR"] = "http://127.0.0.1:9/originals"
+for _variable in ("HF_HUB_CACHE", "HF_HUB_OFFLINE", "S3PRL_HF_NAMESPACE"):
+    os.environ.pop(_variable, None)
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -172,5 +172,5 @@ def test_byol_a_is_not_redistributable_and_its_card_says_how_to_convert():
         spec = registry.get_spec(name)
         assert not spec.redistributable
         card = cards.render_card(spec)
-        assert "convert your own copy" in card and f"s3prl-hf convert --name {name}" in card
+        assert "converts it on your machine instead" in card and f"s3prl-hf convert --name {name}" in card
         assert "mean -5.4919195, std 5.0389895" in card

@@ -17,18 +17,21 @@ REPO = Path(__file__).parents[1]
 def test_list_info_and_pattern(capsys):
     assert main(["list", "hubert*"]) == 0
     out = capsys.readouterr().out
-    assert "hubert_base" in out and "available" in out and "wavlm" not in out
+    assert "hubert_base" in out and "wavlm" not in out
+    assert "original from huggingface.co, converted on first use" in out
     assert main(["info", "hubert"]) == 0
     out = capsys.readouterr().out
     assert "hubert_base" in out and "13 hidden states" in out and "@article{hsu2021hubert" in out
+    assert "weights:     original from huggingface.co" in out
     assert main(["list", "--family", "wavlm"]) == 0
-    assert "available" in capsys.readouterr().out
-    # every name is "available" once its family is implemented, "planned" before
+    assert "wavlm_large" in capsys.readouterr().out
+    # every name says where its weights come from; none is called available without a source
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for spec in registry.UPSTREAMS:
         line = next(line for line in out.splitlines() if line.split() and line.split()[0] == spec.name)
-        assert ("available" if spec.family in FAMILY_CLASSES else "planned") in line, line
+        assert "converted on first use" in line and spec.family in FAMILY_CLASSES, line
+        assert ("not redistributable" in line) == (not spec.redistributable), line
 
 
 def test_errors_exit_2_with_a_message(capsys, tmp_path):

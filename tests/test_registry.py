@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,6 +33,7 @@ from s3prl_hf.registry import (
     hub_namespace,
     list_upstreams,
     resolve_name,
+    source_file,
 )
 
 REGISTRY_FILE = Path(registry.__file__)
@@ -318,7 +320,27 @@ def test_every_spec_is_complete(spec):
     assert spec.pretraining_data
     assert spec.s3prl_urls and all(url.startswith("https://") for url in spec.s3prl_urls)
     assert all(url.startswith("https://") for url in spec.original_urls)
-    assert spec.sha256 is None and spec.revision is None  # filled in when converted / published
+    assert spec.revision == registry.PINS["revisions"].get(spec.name)  # pinned by conversion/publish.py only
+
+
+@pytest.mark.parametrize("spec", UPSTREAMS, ids=lambda spec: spec.name)
+def test_every_name_lists_downloadable_original_files(spec):
+    """Day one: every name can be fetched from the files S3PRL downloads (then the original release)."""
+    assert spec.download_options and spec.download_options[0] == tuple(source_file(u) for u in spec.s3prl_urls)
+    for option in spec.download_options:
+        for source in option:
+            path = urlsplit(source.url).path
+            assert not re.search(r"/(tree|blob)/", path) or "huggingface.co" in source.url, source.url  # no pages
+            assert path.rsplit("/", 1)[-1], source.url  # names a file
+            assert source.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", source.sha256)
+    # two-file releases list both files in every option
+    assert len({len(option) for option in spec.download_options}) == 1
+
+
+def test_pins_name_only_known_files_and_names():
+    urls = {url for spec in UPSTREAMS for option in spec.download_options for url in (f.url for f in option)}
+    assert set(registry.PINS["files"]) <= urls
+    assert set(registry.PINS["revisions"]) <= {spec.name for spec in UPSTREAMS}
 
 
 @pytest.mark.parametrize(("name", "expected"), sorted(EXPECTED_LICENCES.items()))
@@ -387,7 +409,7 @@ def test_build_accepts_the_real_table():
         pytest.param(["a", "A"], [], "collide once case and '-' are normalised", id="case-collision"),
         pytest.param([_spec("a", family="nope")], [], "family 'nope'", id="unknown-family"),
         pytest.param([_spec("a", method="nope")], [], "method 'nope'", id="unknown-method"),
-        pytest.param([_spec("a", aliases=("b",))], [], "lists aliases by hand", id="hand-written-aliases"),
+        pytest.param([_spec("a", aliases=("b",))], [], "lists aliases or a revision by hand", id="hand-written-aliases"),
     ],
 )
 def test_build_rejects_a_broken_table(table, rows, problem):
