@@ -18,6 +18,7 @@ import torch
 from . import cards, registry
 from .auto import check_implemented
 from .conversion import CheckpointFormatError, file_sha256, load_original_checkpoint
+from .folders import check_output, commit_folder
 from .modeling_utils import UpstreamPreTrainedModel
 from .models.distilhubert.convert_distilhubert import convert_distilhubert
 from .models.hubert.convert_hubert import convert_hubert
@@ -136,7 +137,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
     Raises:
         registry.UnknownUpstreamError: unknown name.
         NotImplementedError: the name's family has no converter yet.
-        FileExistsError: `output` exists and `force` is False.
+        FileExistsError: `output` exists and `force` is False, or exists and is not an empty or converted folder
+            (`--force` never replaces the current directory, a folder holding the input, or other files).
         FileNotFoundError: the checkpoint does not exist.
         s3prl_hf.conversion.CheckpointFormatError: the checkpoint is corrupt or of another format/family.
 
@@ -147,9 +149,9 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
     spec = registry.get_spec(name)
     check_implemented(spec)
     output = Path(output)
-    if output.exists() and not force:
-        raise FileExistsError(f"{output} already exists; pass force=True (--force) to replace it")
     checkpoint = Path(checkpoint)
+    inputs = [checkpoint] + ([Path(frontend_checkpoint)] if frontend_checkpoint is not None else [])
+    check_output(output, force=force, inputs=inputs)
     logger.info("reading %s", checkpoint)
     if spec.family in SECOND_FILES and frontend_checkpoint is None:
         frontend_checkpoint = find_second_file(spec.family, checkpoint)
@@ -182,13 +184,20 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         card = cards.render_card(spec, model.config, source_name=checkpoint.name,
                                  source_sha256=source_sha256 or file_sha256(checkpoint))
         (staging / "README.md").write_text(card, encoding="utf-8")
-        if output.exists():
-            shutil.rmtree(output) if output.is_dir() else output.unlink()
-        os.replace(staging, output)
+        apply_umask(staging)
+        commit_folder(staging, output, force=force)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return output
+
+
+def apply_umask(folder: Path) -> None:
+    """Give `folder` and its files the modes the user's umask gives new ones (mkdtemp makes them private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def verify_forward(model: UpstreamPreTrainedModel) -> None:
