@@ -15,7 +15,7 @@ from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
 from .weights.resolve import SOURCES, Location, UpstreamNotAvailableError, locate_upstream
 from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert, mae_ast,
-                     mockingjay, modified_cpc, npc, pase_plus, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec,
+                     mockingjay, modified_cpc, npc, pase_plus, passt, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec,
                      wav2vec2, wav2vec2_conformer, wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
 from .models.ast import S3prlAstConfig, S3prlAstModel
@@ -32,6 +32,7 @@ from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
 from .models.modified_cpc import S3prlModifiedCpcConfig, S3prlModifiedCpcModel
 from .models.npc import S3prlNpcConfig, S3prlNpcModel
 from .models.pase_plus import S3prlPasePlusConfig, S3prlPasePlusModel
+from .models.passt import S3prlPasstConfig, S3prlPasstModel
 from .models.ssast import S3prlSsastConfig, S3prlSsastModel
 from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel
 from .models.vggish import S3prlVggishConfig, S3prlVggishModel
@@ -71,6 +72,7 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "vq_wav2vec": (S3prlWav2VecConfig, S3prlWav2VecModel),
     "discretebert": (S3prlDiscreteBertConfig, S3prlDiscreteBertModel),
     "pase_plus": (S3prlPasePlusConfig, S3prlPasePlusModel),
+    "passt": (S3prlPasstConfig, S3prlPasstModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -101,6 +103,7 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "vq_wav2vec": vq_wav2vec.REFERENCE_CONFIGS,
     "discretebert": discretebert.REFERENCE_CONFIGS,
     "pase_plus": pase_plus.REFERENCE_CONFIGS,
+    "passt": passt.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():

@@ -44,6 +44,7 @@ from .models.vq_wav2vec.convert_vq_wav2vec import convert_vq_wav2vec
 from .models.wav2vec.convert_wav2vec import convert_wav2vec
 from .models.pase_plus.convert_pase_plus import convert_pase_plus
 from .models.pase_plus.convert_pase_plus import load_release as load_pase_release
+from .models.passt.convert_passt import convert_passt
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "pase_plus": convert_pase_plus,  # the checkpoint + JSON cfg combined (convert_pase_plus.load_release)
     "vq_wav2vec": convert_vq_wav2vec,
 }
+# families whose hub entries run one checkpoint in ways its weights do not record (PaSST: windows, mel hop):
+# function(checkpoint dict, canonical name) -> model
+NAMED_CONVERTERS: dict[str, Callable[[dict, str], UpstreamPreTrainedModel]] = {"passt": convert_passt}
 # families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
 PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
 # Releases of two files: what the second one is, and name fragments that find it beside the first one when it
@@ -171,6 +175,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
             model = convert_vggish(state, pca=load_pca_file(frontend_checkpoint))  # the network file + its PCA file
         elif spec.family == "pase_plus" and frontend_checkpoint is not None and set(state) != {"cfg", "ckpt"}:
             model = convert_pase_plus(load_pase_release(checkpoint, frontend_checkpoint))  # the checkpoint + its cfg
+        elif spec.family in NAMED_CONVERTERS:
+            model = NAMED_CONVERTERS[spec.family](state, spec.name)
         else:
             model = CONVERTERS[spec.family](state)
     del state

@@ -295,6 +295,7 @@ FAMILIES: tuple[str, ...] = (
     "byol_a",
     "byol_s",
     "vggish",
+    "passt",
 )
 
 # --- Weight licences (spread into the table entries) ----------------------------------------------------------
@@ -320,6 +321,11 @@ _S3PRL = dict(
 # TRANSFER THE SOFTWARE TO ANY THIRD PARTY": no re-hosting; users convert their own download.
 _BYOL_A = dict(
     license="other", license_url="https://github.com/nttcslab/byol-a/blob/master/LICENSE", redistributable=False
+)
+# PaSST's AudioSet checkpoints are release assets of kkoutini/PaSST, whose LICENSE is Apache-2.0 (the releases add no
+# terms of their own); the hear21passt package S3PRL vendors (kkoutini/passt_hear21) declares Apache-2.0 in setup.py.
+_PASST = dict(
+    license="apache-2.0", license_url="https://github.com/kkoutini/PaSST/blob/main/LICENSE", redistributable=True
 )
 # Licence not verified: neither S3PRL's code nor the project's research states the weights' licence. Not
 # re-hosted until someone has read the original release's terms.
@@ -802,6 +808,30 @@ METHODS: dict[str, Method] = {
             pages={131--135},
             year={2017},
             organization={IEEE}
+        }
+        """),
+        description="",
+    ),
+    "passt": Method(
+        key="passt",
+        section="PaSST",
+        title="Efficient Training of Audio Transformers with Patchout",
+        paper_url="https://arxiv.org/abs/2110.05069",
+        # Not in S3PRL's upstream collection docs: the citation kkoutini/PaSST's README gives.
+        bibtex=_bibtex(r"""
+        @inproceedings{koutini22passt,
+          author       = {Khaled Koutini and
+                          Jan Schl{\"{u}}ter and
+                          Hamid Eghbal{-}zadeh and
+                          Gerhard Widmer},
+          title        = {Efficient Training of Audio Transformers with Patchout},
+          booktitle    = {Interspeech 2022, 23rd Annual Conference of the International Speech
+                          Communication Association, Incheon, Korea, 18-22 September 2022},
+          pages        = {2753--2757},
+          publisher    = {{ISCA}},
+          year         = {2022},
+          url          = {https://doi.org/10.21437/Interspeech.2022-227},
+          doi          = {10.21437/Interspeech.2022-227},
         }
         """),
         description="",
@@ -1697,6 +1727,110 @@ _TABLE: tuple[UpstreamSpec, ...] = (
             "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish_pca_params-970ea276.pth",
         ),
         **_NOT_VERIFIED,
+    ),
+    # --- PaSST ----------------------------------------------------------------------------------------------
+    # Not in S3PRL's documented collection: hub entries of upstream/passt/hubconf.py. The URL is not in the hub
+    # function: each entry's hear21passt module builds a PaSST whose default_cfg (hear21passt/models/passt.py) names
+    # it. Entries that share a release compute different hidden states from it (windows, mel hop, mel embedding), so
+    # each is a name of its own, not an alias.
+    UpstreamSpec(
+        name="passt_base",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_base2level",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_base2levelmel",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_base20sec",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.5/passt-s-f128-20sec-p16-s10-ap.474-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.5/passt-s-f128-20sec-p16-s10-ap.474-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_base30sec",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.5/passt-s-f128-30sec-p16-s10-ap.473-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.5/passt-s-f128-30sec-p16-s10-ap.473-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_hop100base",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop100-p16-s10-ap.473-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop100-p16-s10-ap.473-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_hop100base2lvl",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop100-p16-s10-ap.473-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop100-p16-s10-ap.473-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_hop100base2lvlmel",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop100-p16-s10-ap.473-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop100-p16-s10-ap.473-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_hop160base",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop160-p16-s10-ap.473-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop160-p16-s10-ap.473-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_hop160base2lvl",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop160-p16-s10-ap.473-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop160-p16-s10-ap.473-swa.pt",),
+        **_PASST,
+    ),
+    UpstreamSpec(
+        name="passt_hop160base2lvlmel",
+        family="passt",
+        method="passt",
+        pretraining_data="AudioSet",
+        s3prl_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop160-p16-s10-ap.473-swa.pt",),
+        original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop160-p16-s10-ap.473-swa.pt",),
+        **_PASST,
     ),
 )
 

@@ -77,6 +77,12 @@ TINY_CONFIGS = {
                          intermediate_size=64, max_positions=40, max_position_embeddings=42),
     # PASE+'s released structure (SincNet, 8 blocks, QRNN, 7 hooked skips) with fewer channels
     "pase_plus": dict(fmaps=[4, 4, 8, 8, 8, 8, 8, 8], emb_dim=8, rnn_dim=8),
+    # PaSST with two passes and the mel embedding, on windows short enough for the 0.05 s batch (S3PRL's 0.16 s
+    # windows need 1281 samples: tests/test_passt.py): 40 ms and 80 ms windows every 40 ms (a 0.05 s batch is one
+    # 50 ms stride long, two windows for one frame, which S3PRL fails) at mel hop 100, 16 x 8 patches.
+    "passt": dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48, num_labels=6,
+                  patch_size=[16, 8], time_patches=4, mel_hop_length=100, window_secs=0.04, stride_secs=0.04,
+                  window_scales=[1, 2], mel_window_samples=600),
 }
 
 

@@ -51,6 +51,7 @@ FAMILIES: Dict[str, str] = {
     "mae_ast": "fixtures_mae_ast:build_mae_ast",
     "ast": "fixtures_ast:build_ast",
     "ssast": "fixtures_ast:build_ssast",
+    "passt": "fixtures_passt:build_passt",
     "wav2vec": "fixtures_wav2vec1:build_wav2vec",
     "vq_wav2vec": "fixtures_wav2vec1:build_vq_wav2vec",
     "discretebert": "fixtures_wav2vec1:build_discretebert",
