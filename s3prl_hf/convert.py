@@ -10,7 +10,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from .conversion import CheckpointFormatError, file_sha256, load_original_checkp
 from .modeling_utils import UpstreamPreTrainedModel
 from .models.distilhubert.convert_distilhubert import convert_distilhubert
 from .models.hubert.convert_hubert import convert_hubert
+from .models.lighthubert.convert_lighthubert import convert_lighthubert
 from .models.mockingjay.convert_mockingjay import convert_mockingjay
 from .models.unispeech_sat.convert_unispeech_sat import convert_unispeech_sat
 from .models.wavlm.convert_wavlm import convert_wavlm
@@ -55,6 +57,7 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "wavlm": convert_wavlm,
     "unispeech_sat": convert_unispeech_sat,
     "distilhubert": convert_distilhubert,
+    "lighthubert": convert_lighthubert,
     "mockingjay": convert_mockingjay,
     "tera": convert_mockingjay,
     "audio_albert": convert_mockingjay,
@@ -104,7 +107,8 @@ DEFAULT_MAX_SHARD_SIZE = "2GB"
 
 def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | os.PathLike, *,
                        force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
-                       frontend_checkpoint: str | os.PathLike | None = None) -> Path:
+                       frontend_checkpoint: str | os.PathLike | None = None,
+                       converter_options: Mapping[str, Any] | None = None) -> Path:
     """Convert an original S3PRL / fairseq checkpoint of upstream `name` into `output`.
 
     Args:
@@ -117,6 +121,9 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         frontend_checkpoint: The second file of a two-file release (Discrete BERT's vq-wav2vec k-means
             checkpoint, VGGish's PCA parameters, PASE+'s JSON cfg); when omitted, the one file beside `checkpoint` whose name says
             what it is (`SECOND_FILES`) is used.
+        converter_options: Keyword arguments of the family's converter for checkpoints whose architecture S3PRL
+            fixes in code, e.g. `{"subnet": {...}}` for LightHuBERT (another subnet of the supernet) or
+            `{"num_attention_heads": 8}` for DeCoAR 2.0. Single-file releases only.
 
     Returns:
         The output folder.
@@ -143,6 +150,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         frontend_checkpoint = find_second_file(spec.family, checkpoint)
         if frontend_checkpoint is not None:
             logger.info("using %s beside the checkpoint as %s", frontend_checkpoint, SECOND_FILES[spec.family][0])
+    if converter_options and (spec.family in PAIRED_CONVERTERS or frontend_checkpoint is not None):
+        raise ValueError(f"converter_options are for single-file releases; '{spec.name}' was given two files")
     if spec.family in PAIRED_CONVERTERS:
         if frontend_checkpoint is None:
             raise CheckpointFormatError(f"'{spec.name}' needs a second checkpoint: {SECOND_FILES[spec.family][0]}; "
@@ -158,7 +167,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         elif spec.family == "pase_plus" and frontend_checkpoint is not None and set(state) != {"cfg", "ckpt"}:
             model = convert_pase_plus(load_pase_release(checkpoint, frontend_checkpoint))  # the checkpoint + its cfg
         else:
-            model = CONVERTERS[spec.family](state)
+            model = CONVERTERS[spec.family](state, **(converter_options or {}))
     del state
     model.config.s3prl_name = spec.name
     verify_forward(model)
