@@ -121,6 +121,7 @@ def test_s3prls_own_subnet_does_not_fit_a_shrunk_supernet():
     (dict(layer_type="conformer"), "layer_type='conformer'"),
     (dict(conv_pos=None), "conv_pos=None"),
     (dict(encoder_ffn_embed_dim=16), "does not split"),
+    (dict(conv_pos_groups=5), "conv_pos_groups=5"),
 ])
 def test_cfgs_s3prl_cannot_run_are_refused(changes, message):
     with pytest.raises(CheckpointFormatError, match=message):

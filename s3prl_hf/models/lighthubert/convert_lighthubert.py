@@ -105,9 +105,11 @@ def lighthubert_cfg(model_cfg: dict) -> dict:
     if cfg["activation_fn"] not in LIGHTHUBERT_ACTIVATIONS:
         raise CheckpointFormatError(f"activation_fn={cfg['activation_fn']!r}: S3PRL's LightHuBERT runs "
                                     f"{', '.join(LIGHTHUBERT_ACTIVATIONS)}")
-    if cfg["encoder_embed_dim"] % cfg["encoder_attention_heads"] or cfg["pos_conv_depth"] < 1:
-        raise CheckpointFormatError(f"encoder_embed_dim={cfg['encoder_embed_dim']} with encoder_attention_heads="
-                                    f"{cfg['encoder_attention_heads']} and pos_conv_depth={cfg['pos_conv_depth']}")
+    embed = cfg["encoder_embed_dim"]
+    if embed % cfg["encoder_attention_heads"] or embed % cfg["conv_pos_groups"] or cfg["pos_conv_depth"] < 1:
+        raise CheckpointFormatError(f"encoder_embed_dim={embed} with encoder_attention_heads="
+                                    f"{cfg['encoder_attention_heads']}, conv_pos_groups={cfg['conv_pos_groups']} and "
+                                    f"pos_conv_depth={cfg['pos_conv_depth']}: S3PRL's LightHuBERT cannot build it")
     return cfg
 
 
