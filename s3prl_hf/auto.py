@@ -14,9 +14,9 @@ from transformers import AutoConfig, AutoModel
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
 from .weights.resolve import SOURCES, Location, UpstreamNotAvailableError, locate_upstream
-from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert, mae_ast,
-                     mockingjay, modified_cpc, npc, pase_plus, passt, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec,
-                     wav2vec2, wav2vec2_conformer, wavlm)
+from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert,
+                     lighthubert, mae_ast, mockingjay, modified_cpc, npc, pase_plus, passt, ssast, unispeech_sat,
+                     vggish, vq_wav2vec, wav2vec, wav2vec2, wav2vec2_conformer, wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
 from .models.ast import S3prlAstConfig, S3prlAstModel
 from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
@@ -27,6 +27,7 @@ from .models.decoar2 import S3prlDecoar2Config, S3prlDecoar2Model
 from .models.discretebert import S3prlDiscreteBertConfig, S3prlDiscreteBertModel
 from .models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
 from .models.hubert import S3prlHubertConfig, S3prlHubertModel
+from .models.lighthubert import S3prlLightHubertConfig, S3prlLightHubertModel
 from .models.mae_ast import S3prlMaeAstConfig, S3prlMaeAstModel
 from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
 from .models.modified_cpc import S3prlModifiedCpcConfig, S3prlModifiedCpcModel
@@ -50,6 +51,7 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "wavlm": (S3prlWavLMConfig, S3prlWavLMModel),
     "unispeech_sat": (S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel),
     "distilhubert": (S3prlDistilHubertConfig, S3prlDistilHubertModel),
+    "lighthubert": (S3prlLightHubertConfig, S3prlLightHubertModel),
     # S3PRL runs all three with the mockingjay expert: one network, one model type.
     "mockingjay": (S3prlMockingjayConfig, S3prlMockingjayModel),
     "tera": (S3prlMockingjayConfig, S3prlMockingjayModel),
@@ -84,6 +86,7 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "wavlm": wavlm.REFERENCE_CONFIGS,
     "unispeech_sat": unispeech_sat.REFERENCE_CONFIGS,
     "distilhubert": distilhubert.REFERENCE_CONFIGS,
+    "lighthubert": lighthubert.REFERENCE_CONFIGS,
     "mockingjay": mockingjay.REFERENCE_CONFIGS,
     "tera": mockingjay.REFERENCE_CONFIGS,
     "audio_albert": mockingjay.REFERENCE_CONFIGS,

@@ -10,7 +10,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from .folders import check_output, commit_folder
 from .modeling_utils import UpstreamPreTrainedModel
 from .models.distilhubert.convert_distilhubert import convert_distilhubert
 from .models.hubert.convert_hubert import convert_hubert
+from .models.lighthubert.convert_lighthubert import convert_lighthubert
 from .models.mockingjay.convert_mockingjay import convert_mockingjay
 from .models.unispeech_sat.convert_unispeech_sat import convert_unispeech_sat
 from .models.wavlm.convert_wavlm import convert_wavlm
@@ -57,6 +59,7 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "wavlm": convert_wavlm,
     "unispeech_sat": convert_unispeech_sat,
     "distilhubert": convert_distilhubert,
+    "lighthubert": convert_lighthubert,
     "mockingjay": convert_mockingjay,
     "tera": convert_mockingjay,
     "audio_albert": convert_mockingjay,
@@ -120,7 +123,8 @@ DEFAULT_MAX_SHARD_SIZE = "2GB"
 def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | os.PathLike, *,
                        force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
                        frontend_checkpoint: str | os.PathLike | None = None,
-                       source_sha256: str | None = None) -> Path:
+                       source_sha256: str | None = None,
+                       converter_options: Mapping[str, Any] | None = None) -> Path:
     """Convert an original S3PRL / fairseq checkpoint of upstream `name` into `output`.
 
     Args:
@@ -134,6 +138,9 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
             checkpoint, VGGish's PCA parameters, PASE+'s JSON cfg); when omitted, the one file beside `checkpoint` whose name says
             what it is (`SECOND_FILES`) is used.
         source_sha256: The checkpoint's sha256 when the caller has computed it already (for the card).
+        converter_options: Keyword arguments of the family's converter for checkpoints whose architecture S3PRL
+            fixes in code, e.g. `{"subnet": {...}}` for LightHuBERT (another subnet of the supernet) or
+            `{"num_attention_heads": 8}` for DeCoAR 2.0. Single-file releases only.
 
     Returns:
         The output folder.
@@ -161,6 +168,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         frontend_checkpoint = find_second_file(spec.family, checkpoint)
         if frontend_checkpoint is not None:
             logger.info("using %s beside the checkpoint as %s", frontend_checkpoint, SECOND_FILES[spec.family][0])
+    if converter_options and (spec.family in PAIRED_CONVERTERS or frontend_checkpoint is not None):
+        raise ValueError(f"converter_options are for single-file releases; '{spec.name}' was given two files")
     if spec.family in PAIRED_CONVERTERS:
         if frontend_checkpoint is None:
             raise CheckpointFormatError(f"'{spec.name}' needs a second checkpoint: {SECOND_FILES[spec.family][0]}; "
@@ -178,7 +187,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         elif spec.family in NAMED_CONVERTERS:
             model = NAMED_CONVERTERS[spec.family](state, spec.name)
         else:
-            model = CONVERTERS[spec.family](state)
+            model = CONVERTERS[spec.family](state, **(converter_options or {}))
     del state
     model.config.s3prl_name = spec.name
     verify_forward(model)

@@ -286,6 +286,7 @@ FAMILIES: tuple[str, ...] = (
     "wav2vec2_conformer",
     "hubert",
     "distilhubert",
+    "lighthubert",
     "unispeech_sat",
     "wavlm",
     "data2vec",
@@ -326,6 +327,11 @@ _BYOL_A = dict(
 # terms of their own); the hear21passt package S3PRL vendors (kkoutini/passt_hear21) declares Apache-2.0 in setup.py.
 _PASST = dict(
     license="apache-2.0", license_url="https://github.com/kkoutini/PaSST/blob/main/LICENSE", redistributable=True
+)
+# LightHuBERT's checkpoints: the authors' Hub repo declares Apache-2.0 in its model card metadata (the code on GitHub,
+# mechanicalsea/lighthubert, is MIT).
+_LIGHTHUBERT = dict(
+    license="apache-2.0", license_url="https://huggingface.co/mechanicalsea/lighthubert", redistributable=True
 )
 # Licence not verified: neither S3PRL's code nor the project's research states the weights' licence. Not
 # re-hosted until someone has read the original release's terms.
@@ -650,6 +656,33 @@ METHODS: dict[str, Method] = {
         }
         """),
         description="",
+    ),
+    # Not in the seed (S3PRL's docs do not list LightHuBERT): title and arXiv link from the paper, BibTeX from the authors'
+    # README (github.com/mechanicalsea/lighthubert).
+    "lighthubert": Method(
+        key="lighthubert",
+        section="LightHuBERT",
+        title="LightHuBERT: Lightweight and Configurable Speech Representation Learning with Once-for-All Hidden-Unit "
+        "BERT",
+        paper_url="https://arxiv.org/abs/2203.15610",
+        bibtex=_bibtex(r"""
+        @inproceedings{wang2022lighthubert,
+          title={{LightHuBERT}: Lightweight and Configurable Speech Representation Learning with Once-for-All Hidden-Unit {BERT}},
+          author={Rui Wang and Qibing Bai and Junyi Ao and Long Zhou and Zhixiang Xiong and Zhihua Wei and Yu Zhang and Tom Ko and Haizhou Li},
+          booktitle={Proc. Interspeech},
+          month = {sep},
+          number = {September},
+          pages = {1686--1690},
+          year={2022},
+          doi = {10.21437/Interspeech.2022-10269},
+          url = {https://www.isca-speech.org/archive/interspeech_2022/wang22t_interspeech.html},
+        }
+        """),
+        description=(
+            "A once-for-all supernet (HuBERT Base's network, 12 layers, 768 wide) distilled from HuBERT, from which "
+            "subnets of other widths, head counts, FFN ratios and depths are cut without retraining. Each checkpoint "
+            "holds the whole supernet; S3PRL runs one fixed subnet of it."
+        ),
     ),
     "hubert_mgr": Method(
         key="hubert_mgr",
@@ -1422,6 +1455,36 @@ _TABLE: tuple[UpstreamSpec, ...] = (
         original_urls=("https://huggingface.co/leo19941227/distilhubert/resolve/main/distilhubert_ls960_4-8-12.ckpt",),
         **_S3PRL,
     ),
+    # --- LightHuBERT: the authors' release (not in the seed; upstream/lighthubert/hubconf.py) ---------------------
+    # S3PRL downloads the authors' files themselves. All three hold the whole 768-wide supernet; the hub function
+    # names which subnet S3PRL runs only through the checkpoint's cfg (see models/lighthubert/subnets.py).
+    UpstreamSpec(
+        name="lighthubert_base",
+        family="lighthubert",
+        method="lighthubert",
+        pretraining_data="LibriSpeech 960hr",
+        s3prl_urls=("https://huggingface.co/mechanicalsea/lighthubert/resolve/main/lighthubert_base.pt",),
+        original_urls=("https://huggingface.co/mechanicalsea/lighthubert/resolve/main/lighthubert_base.pt",),
+        **_LIGHTHUBERT,
+    ),
+    UpstreamSpec(
+        name="lighthubert_small",
+        family="lighthubert",
+        method="lighthubert",
+        pretraining_data="LibriSpeech 960hr",
+        s3prl_urls=("https://huggingface.co/mechanicalsea/lighthubert/resolve/main/lighthubert_small.pt",),
+        original_urls=("https://huggingface.co/mechanicalsea/lighthubert/resolve/main/lighthubert_small.pt",),
+        **_LIGHTHUBERT,
+    ),
+    UpstreamSpec(
+        name="lighthubert_stage1",
+        family="lighthubert",
+        method="lighthubert",
+        pretraining_data="LibriSpeech 960hr",
+        s3prl_urls=("https://huggingface.co/mechanicalsea/lighthubert/resolve/main/lighthubert_stage1.pt",),
+        original_urls=("https://huggingface.co/mechanicalsea/lighthubert/resolve/main/lighthubert_stage1.pt",),
+        **_LIGHTHUBERT,
+    ),
     # --- HuBERT-MGR -----------------------------------------------------------------------------------------
     # Licence unknown: the original is a personal Hub upload (kphuang68) and S3PRL's code states no licence.
     UpstreamSpec(
@@ -1859,6 +1922,7 @@ _ALIAS_ROWS: tuple[tuple[str, str], ...] = (
     ("wav2vec2",            "wav2vec2_base_960"),                                          # wav2vec2/hubconf.py
     ("hubert",              "hubert_base"),                                                # hubert/hubconf.py
     ("distilhubert",        "distilhubert_base"),                                          # distiller/hubconf.py
+    ("lighthubert",         "lighthubert_small"),                                          # lighthubert/hubconf.py
     # The seed says unispeech_sat -> unispeech_sat_base; the code calls _base_plus (see DOC_DISAGREEMENTS).
     ("unispeech_sat",       "unispeech_sat_base_plus"),                                    # unispeech_sat/hubconf.py
     ("wavlm",               "wavlm_base_plus"),                                            # wavlm/hubconf.py

@@ -70,8 +70,10 @@ def converted_fixture(tmp_path_factory):
             output = tmp_path_factory.mktemp("converted") / f"{folder.name}-{Path(source).stem}"
             meta = fixture_meta(folder)
             frontend = meta.get("frontend", {}).get("s3prl" if "s3prl" in source else "fairseq")
+            # what S3PRL fixes in code and the fixture patched (LightHuBERT's subnet), told to the converter
             convert_checkpoint(meta["imitates"], folder / source, output,
-                               frontend_checkpoint=folder / frontend if frontend else None)
+                               frontend_checkpoint=folder / frontend if frontend else None,
+                               converter_options=meta.get("converter_options"))
             made[key] = output
         return made[key]
 

@@ -16,6 +16,10 @@ def _family_fixtures():
         meta = fixture_meta(folder)
         family = registry.get_spec(meta["imitates"]).family if "imitates" in meta else None
         case = next(iter(meta.get("cases", {}).values()), {})
+        # S3PRL's constructor cannot pass converter options: fixtures that need them (LightHuBERT's patched subnet
+        # tables) cannot run through it
+        if meta.get("converter_options"):
+            continue
         if family and is_implemented(family) and case.get("path_or_url") and family not in chosen:
             chosen[family] = folder
     return [pytest.param(folder, id=family) for family, folder in sorted(chosen.items())]

@@ -30,6 +30,10 @@ TINY_CONFIGS = {
     "distilhubert": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64,
                          conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
                          num_prediction_heads=3, prediction_head_size=24, prediction_head_intermediate_size=16),
+    # a LightHuBERT subnet with per-layer heads (8 wide, not splitting the width) and FFN widths
+    "lighthubert": dict(num_hidden_layers=2, hidden_size=20, num_attention_heads=2, intermediate_size=64,
+                        attention_head_dim=8, layer_attention_heads=[2, 3], layer_intermediate_sizes=[64, 70],
+                        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4),
     # One network for the three: each row covers one of its variants (log-mel; kaldi fbank with chunking;
     # a shared pre-LN layer).
     "mockingjay": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64),

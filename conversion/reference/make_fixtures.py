@@ -57,6 +57,7 @@ FAMILIES: Dict[str, str] = {
     "discretebert": "fixtures_wav2vec1:build_discretebert",
     # needs the GitHub-only PASE sources on PYTHONPATH (see fixtures_pase.py)
     "pase_plus": "fixtures_pase:build_pase_plus",
+    "lighthubert": "fixtures_lighthubert:build_lighthubert",
 }
 
 

@@ -94,14 +94,17 @@ class S3prlWav2Vec2Config(EncoderLayersConfig):
         if not len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride) > 0:
             raise ValueError(f"conv_dim, conv_kernel and conv_stride must have the same non-zero length, got "
                              f"{len(self.conv_dim)}, {len(self.conv_kernel)} and {len(self.conv_stride)}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
-                             f"{self.num_attention_heads}")
         if self.feat_extract_norm not in ("group", "layer"):
             raise ValueError(f"feat_extract_norm must be 'group' or 'layer', got {self.feat_extract_norm!r}")
         if self.pos_conv_depth < 1 or self.crop_seq_to_multiple < 1:
             raise ValueError(f"pos_conv_depth ({self.pos_conv_depth}) and crop_seq_to_multiple "
                              f"({self.crop_seq_to_multiple}) must be at least 1")
+
+    def validate_attention_heads(self):
+        """Every head must be `hidden_size // num_attention_heads` wide (families with other heads override this)."""
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
+                             f"{self.num_attention_heads}")
 
     @property
     def conv_pos_kernel_size(self) -> int:
