@@ -77,6 +77,11 @@ TINY_CONFIGS = {
                          intermediate_size=64, max_positions=40, max_position_embeddings=42),
     # PASE+'s released structure (SincNet, 8 blocks, QRNN, 7 hooked skips) with fewer channels
     "pase_plus": dict(fmaps=[4, 4, 8, 8, 8, 8, 8, 8], emb_dim=8, rnn_dim=8),
+    # MR-HuBERT with three frame rates, an empty decoder block and kernel-3 resamplers
+    "multires_hubert": dict(hidden_size=32, num_attention_heads=4, intermediate_size=64, conv_dim=(16,) * 7,
+                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                            resolution_ratios=[[1, 2], [1, 2]], encoder_block_layers=[1, 1], middle_block_layers=1,
+                            decoder_block_layers=[1, 0], resampler_kernel_size=3),
 }
 
 
