@@ -56,6 +56,8 @@ FAMILIES: Dict[str, str] = {
     "discretebert": "fixtures_wav2vec1:build_discretebert",
     # needs the GitHub-only PASE sources on PYTHONPATH (see fixtures_pase.py)
     "pase_plus": "fixtures_pase:build_pase_plus",
+    # needs a facebookresearch/fairseq checkout in $FAIRSEQ_SRC (see fixtures_multires_hubert.py)
+    "multires_hubert": "fixtures_multires_hubert:build_multires_hubert",
 }
 
 
