@@ -15,8 +15,8 @@ from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
 from .weights.resolve import SOURCES, Location, UpstreamNotAvailableError, locate_upstream
 from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert,
-                     lighthubert, mae_ast, mockingjay, modified_cpc, npc, pase_plus, passt, ssast, unispeech_sat,
-                     vggish, vq_wav2vec, wav2vec, wav2vec2, wav2vec2_conformer, wavlm)
+                     lighthubert, mae_ast, mockingjay, modified_cpc, multires_hubert, npc, pase_plus, passt, ssast,
+                     unispeech_sat, vggish, vq_wav2vec, wav2vec, wav2vec2, wav2vec2_conformer, wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
 from .models.ast import S3prlAstConfig, S3prlAstModel
 from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
@@ -31,6 +31,7 @@ from .models.lighthubert import S3prlLightHubertConfig, S3prlLightHubertModel
 from .models.mae_ast import S3prlMaeAstConfig, S3prlMaeAstModel
 from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
 from .models.modified_cpc import S3prlModifiedCpcConfig, S3prlModifiedCpcModel
+from .models.multires_hubert import S3prlMultiresHubertConfig, S3prlMultiresHubertModel
 from .models.npc import S3prlNpcConfig, S3prlNpcModel
 from .models.pase_plus import S3prlPasePlusConfig, S3prlPasePlusModel
 from .models.passt import S3prlPasstConfig, S3prlPasstModel
@@ -75,6 +76,7 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "discretebert": (S3prlDiscreteBertConfig, S3prlDiscreteBertModel),
     "pase_plus": (S3prlPasePlusConfig, S3prlPasePlusModel),
     "passt": (S3prlPasstConfig, S3prlPasstModel),
+    "multires_hubert": (S3prlMultiresHubertConfig, S3prlMultiresHubertModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -107,6 +109,7 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "discretebert": discretebert.REFERENCE_CONFIGS,
     "pase_plus": pase_plus.REFERENCE_CONFIGS,
     "passt": passt.REFERENCE_CONFIGS,
+    "multires_hubert": multires_hubert.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():

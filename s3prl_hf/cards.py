@@ -24,6 +24,9 @@ DATASET_IDS = {
 }
 MULTILINGUAL_METHODS = {"xls_r", "xlsr"}
 AUDIO_FAMILIES = {"ast", "ssast", "mae_ast", "byol_a", "byol_s", "vggish", "passt"}
+# Multilingual checkpoints of otherwise English methods.
+MULTILINGUAL_NAMES = {"multires_hubert_multilingual_base", "multires_hubert_multilingual_large400k",
+                      "multires_hubert_multilingual_large600k"}
 
 # What each hidden state is, per family, as S3PRL defines it (research notes, from S3PRL's experts).
 HIDDEN_STATE_NOTES = {
@@ -76,6 +79,13 @@ HIDDEN_STATE_NOTES = {
         "LayerNorm, also for pre-LN checkpoints). The model is the fixed subnet S3PRL runs, sliced out of the "
         "supernet checkpoint at conversion: lighthubert_base 640 wide with 10 heads and FFN 2560, lighthubert_small "
         "384 / 6 / 1536, lighthubert_stage1 the whole 768 / 12 / 3072 supernet, all 12 layers."
+    "multires_hubert": (
+        "S3PRL records, block by block in the order they run (the encoder blocks, the middle block, then the "
+        "decoder blocks), the input of every transformer layer and then the block's output: the layers plus one "
+        "state per block. fairseq's base and large recipes have three blocks of 4 or 8 layers: 20 ms, then 40 "
+        "ms for the middle block, then 20 ms again. The middle and decoder outputs are taken before the skip sums that "
+        "follow them. States at a coarser rate are repeated along time (each frame twice for 40 ms) and all "
+        "are cut to the shortest, so every state has one row per 20 ms."
     ),
 }
 # Mockingjay, TERA and Audio ALBERT run the same S3PRL expert (upstream/mockingjay).
@@ -142,6 +152,20 @@ QUIRKS = {
         "padded batch.",
         "The group norm of the base models' first conv normalises over the whole padded batch length, so an "
         "utterance's features depend on how much the batch pads it, exactly as in S3PRL.",
+    ),
+    "multires_hubert": (
+        "Frames are masked with fairseq HuBERT's all-chunk rule (a frame is padding only if all of its "
+        "`T_padded // T_frames` samples are), as for HuBERT.",
+        "The resamplers between frame rates convolve padded frames too, and their group norms normalise over the "
+        "whole padded batch length, so the shorter utterances of a padded batch depend on the padding, exactly "
+        "as in S3PRL; each block zeroes its padded input frames first, and the middle block's skip sum adds the "
+        "zeroed input (fairseq zeroes it in place).",
+        "Coarser states are repeated by S3PRL's factor `lcm(strides) // stride`, listed in reverse: the true "
+        "factor for the released (1, 2) ratio and any geometric series of strides, a wrong one otherwise "
+        "(e.g. 3 for the 640-sample states of strides 320, 640, 1920), as in S3PRL.",
+        "With three or more frame rates the upsamplers run in S3PRL's order (`upsample_modules[i]` at decoder "
+        "step i), the reverse of fairseq's, so the outputs are S3PRL's, not fairseq's.",
+        "Every state is reported at 320 samples per frame, S3PRL's `get_downsample_rates`.",
     ),
     "distilhubert": (
         "Frames are masked with the distiller's `cal_pad_mask`: the conv-length formula with truncating "
@@ -491,7 +515,7 @@ def _front_matter(spec: registry.UpstreamSpec) -> str:
             lines.append(f"license_link: {spec.license_url}")
     else:
         lines.append(f"license: {spec.license}")
-    if spec.method in MULTILINGUAL_METHODS:
+    if spec.method in MULTILINGUAL_METHODS or spec.name in MULTILINGUAL_NAMES:
         lines.append("language: multilingual")
     elif spec.family not in AUDIO_FAMILIES:
         lines.append("language: en")

@@ -25,6 +25,7 @@ from .models.distilhubert.convert_distilhubert import convert_distilhubert
 from .models.hubert.convert_hubert import convert_hubert
 from .models.lighthubert.convert_lighthubert import convert_lighthubert
 from .models.mockingjay.convert_mockingjay import convert_mockingjay
+from .models.multires_hubert.convert_multires_hubert import convert_multires_hubert
 from .models.unispeech_sat.convert_unispeech_sat import convert_unispeech_sat
 from .models.wavlm.convert_wavlm import convert_wavlm
 from .models.data2vec.convert_data2vec import convert_data2vec
@@ -78,6 +79,7 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "wav2vec": convert_wav2vec,
     "pase_plus": convert_pase_plus,  # the checkpoint + JSON cfg combined (convert_pase_plus.load_release)
     "vq_wav2vec": convert_vq_wav2vec,
+    "multires_hubert": convert_multires_hubert,
 }
 # families whose hub entries run one checkpoint in ways its weights do not record (PaSST: windows, mel hop):
 # function(checkpoint dict, canonical name) -> model

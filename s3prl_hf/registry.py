@@ -285,6 +285,7 @@ FAMILIES: tuple[str, ...] = (
     "wav2vec2",
     "wav2vec2_conformer",
     "hubert",
+    "multires_hubert",
     "distilhubert",
     "lighthubert",
     "unispeech_sat",
@@ -639,6 +640,30 @@ METHODS: dict[str, Method] = {
         }
         """),
         description="",
+    ),
+    # Not in the seed (S3PRL 0.4.18's code has the hub entries, its documentation of that version not). S3PRL's later
+    # docs (upstream_collection.rst on main) give this title and the review-time entry ("author={Anonymous}",
+    # "Submitted to ..."); the entry below is that one with the published authors and venue, as OpenReview
+    # (forum kUuKFW7DIF, ICLR 2024 spotlight) and the ICLR 2024 programme list them.
+    "multires_hubert": Method(
+        key="multires_hubert",
+        section="Multiresolution HuBERT (MR-HuBERT)",
+        title="Multi-resolution HuBERT: Multi-resolution Speech Self-Supervised Learning with Masked Unit Prediction",
+        paper_url="https://arxiv.org/abs/2310.02720",
+        bibtex=_bibtex(r"""
+        @inproceedings{shi2024multiresolution,
+            title={Multi-resolution Hu{BERT}: Multi-resolution Speech Self-Supervised Learning with Masked Unit Prediction},
+            author={Jiatong Shi and Hirofumi Inaguma and Xutai Ma and Ilia Kulikov and Anna Sun},
+            booktitle={The Twelfth International Conference on Learning Representations},
+            year={2024},
+            url={https://openreview.net/forum?id=kUuKFW7DIF}
+        }
+        """),
+        description=(
+            "MR-HuBERT processes speech at several frame rates in a hierarchical transformer, trained with "
+            "HuBERT-style masked unit prediction at each rate. These names are in S3PRL 0.4.18's hub code but not "
+            "in its documented upstream collection."
+        ),
     ),
     "distilhubert": Method(
         key="distilhubert",
@@ -1438,6 +1463,66 @@ _TABLE: tuple[UpstreamSpec, ...] = (
         details=(("Unlabled Speech", "LibriLight ll60k hours"),),
         s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/hubert_large_ll60k.pt",),
         original_urls=("https://dl.fbaipublicfiles.com/hubert/hubert_large_ll60k.pt",),
+        **_FAIRSEQ,
+    ),
+    # --- MR-HuBERT: in S3PRL 0.4.18's hub code (upstream/multires_hubert/hubconf.py), not in the seed ------------
+    # fairseq releases (examples/mr_hubert/README.md), MIT like the other fairseq models. S3PRL downloads its own
+    # converted copies (upstream/multires_hubert/convert.py output, the only layout its loader reads) from
+    # huggingface.co/s3prl/mr_hubert. Details and notes: S3PRL's later documentation (upstream_collection.rst on
+    # main), verbatim.
+    UpstreamSpec(
+        name="multires_hubert_base",
+        family="multires_hubert",
+        method="multires_hubert",
+        pretraining_data="LibriSpeech 960hr",
+        details=(("Unlabled Speech", "LibriSpeech 960hr"),),
+        notes="S3PRL's documentation: K-means extracted from hubert_base.",
+        s3prl_urls=("https://huggingface.co/s3prl/mr_hubert/resolve/main/mrhubert_mono_base.pt",),
+        original_urls=("https://dl.fbaipublicfiles.com/mrhubert/mono_base/mrhubert_mono_base.pt",),
+        **_FAIRSEQ,
+    ),
+    UpstreamSpec(
+        name="multires_hubert_large",
+        family="multires_hubert",
+        method="multires_hubert",
+        pretraining_data="LibriLight 60khr",
+        details=(("Unlabeled Speech", "LibriLight 60khr"),),
+        notes="S3PRL's documentation: K-means extracted from hubert_base.",
+        s3prl_urls=("https://huggingface.co/s3prl/mr_hubert/resolve/main/mrhubert_mono_large.pt",),
+        original_urls=("https://dl.fbaipublicfiles.com/mrhubert/mono_large/mrhubert_mono_large.pt",),
+        **_FAIRSEQ,
+    ),
+    UpstreamSpec(
+        name="multires_hubert_multilingual_base",
+        family="multires_hubert",
+        method="multires_hubert",
+        pretraining_data="Voxpopuli 100khr",
+        details=(("Unlabeled Speech", "Voxpopuli 100khr"),),
+        notes="S3PRL's documentation: K-means extracted from hubert_base.",
+        s3prl_urls=("https://huggingface.co/s3prl/mr_hubert/resolve/main/multi_base.pt",),
+        original_urls=("https://dl.fbaipublicfiles.com/mrhubert/multi_base/multi_base.pt",),
+        **_FAIRSEQ,
+    ),
+    UpstreamSpec(
+        name="multires_hubert_multilingual_large400k",
+        family="multires_hubert",
+        method="multires_hubert",
+        pretraining_data="Voxpopuli 100khr",
+        details=(("Unlabeled Speech", "Voxpopuli 100khr"),),
+        notes="S3PRL's documentation: K-means extracted from hubert_base. Training steps 400k.",
+        s3prl_urls=("https://huggingface.co/s3prl/mr_hubert/resolve/main/multi_large_400k.pt",),
+        original_urls=("https://dl.fbaipublicfiles.com/mrhubert/multi_large/multi_large_400k.pt",),
+        **_FAIRSEQ,
+    ),
+    UpstreamSpec(
+        name="multires_hubert_multilingual_large600k",
+        family="multires_hubert",
+        method="multires_hubert",
+        pretraining_data="Voxpopuli 100khr",
+        details=(("Unlabeled Speech", "Voxpopuli 100khr"),),
+        notes="S3PRL's documentation: K-means extracted from hubert_base. Training steps 600k.",
+        s3prl_urls=("https://huggingface.co/s3prl/mr_hubert/resolve/main/multi_large_600k.pt",),
+        original_urls=("https://dl.fbaipublicfiles.com/mrhubert/multi_large/multi_large_600k.pt",),
         **_FAIRSEQ,
     ),
     # --- DistilHuBERT: trained and published by S3PRL's authors ---------------------------------------------

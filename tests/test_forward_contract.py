@@ -87,6 +87,11 @@ TINY_CONFIGS = {
     "passt": dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48, num_labels=6,
                   patch_size=[16, 8], time_patches=4, mel_hop_length=100, window_secs=0.04, stride_secs=0.04,
                   window_scales=[1, 2], mel_window_samples=600),
+    # MR-HuBERT with three frame rates, an empty decoder block and kernel-3 resamplers
+    "multires_hubert": dict(hidden_size=32, num_attention_heads=4, intermediate_size=64, conv_dim=(16,) * 7,
+                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                            resolution_ratios=[[1, 2], [1, 2]], encoder_block_layers=[1, 1], middle_block_layers=1,
+                            decoder_block_layers=[1, 0], resampler_kernel_size=3),
 }
 
 

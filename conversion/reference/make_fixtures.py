@@ -58,6 +58,8 @@ FAMILIES: Dict[str, str] = {
     # needs the GitHub-only PASE sources on PYTHONPATH (see fixtures_pase.py)
     "pase_plus": "fixtures_pase:build_pase_plus",
     "lighthubert": "fixtures_lighthubert:build_lighthubert",
+    # needs a facebookresearch/fairseq checkout in $FAIRSEQ_SRC (see fixtures_multires_hubert.py)
+    "multires_hubert": "fixtures_multires_hubert:build_multires_hubert",
 }
 
 
