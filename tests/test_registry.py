@@ -9,6 +9,7 @@ Three oracles, strongest last:
 """
 
 import ast
+import dataclasses
 import os
 import pickle
 import re
@@ -62,6 +63,12 @@ ast ssast_frame_base mae_ast_frame mae_ast_patch byol_a_2048 byol_a_1024 byol_a_
 byol_s_default byol_s_cvt byol_s_resnetish34 vggish
 """.split()
 
+# Hub functions of S3PRL 0.4.18 outside the seed that the registry also holds: ssast/hubconf.py's patch model, and
+# the signal-processing baselines of baseline/hubconf.py and log_stft/hubconf.py (no weights).
+HUB_ONLY_NAMES = {"ssast_patch_base", "fbank", "fbank_no_cmvn", "mfcc", "spectrogram", "mel", "linear", "stft_mag",
+                  "baseline"}
+HUB_ONLY_METHODS = {"kaldi_features", "stft_features"}
+
 # Every S3PRL hub function that only calls another one, read by hand from s3prl 0.4.18's hubconf files.
 HAND_CHECKED_ALIASES = {
     "mockingjay": "mockingjay_origin",
@@ -85,6 +92,7 @@ HAND_CHECKED_ALIASES = {
     "unispeech_sat": "unispeech_sat_base_plus",  # the docs say unispeech_sat_base; the code wins
     "wavlm": "wavlm_base_plus",
     "data2vec": "data2vec_base_960",
+    "baseline": "fbank",  # not in the seed
 }
 
 # Where each default name ends up after following the whole chain.
@@ -142,10 +150,12 @@ def test_every_seed_name_resolves(name):
     assert name == canonical or name in spec.aliases
 
 
-def test_registry_covers_exactly_the_seed_plus_ssast_patch_base():
-    assert set(list_upstreams(include_aliases=True)) == set(SEED_NAMES) | {"ssast_patch_base"}
+def test_registry_covers_exactly_the_seed_plus_the_hub_only_names():
+    assert set(list_upstreams(include_aliases=True)) == set(SEED_NAMES) | HUB_ONLY_NAMES
+    assert not HUB_ONLY_NAMES & set(SEED_NAMES)
     assert resolve_name("ssast_patch_base") == "ssast_patch_base"
-    assert len(UPSTREAMS) == 81 - len(HAND_CHECKED_ALIASES) + 1
+    assert resolve_name("baseline") == "fbank"
+    assert len(UPSTREAMS) == len(SEED_NAMES) + len(HUB_ONLY_NAMES) - len(HAND_CHECKED_ALIASES)
 
 
 def test_aliases_match_s3prl_hub_code():
@@ -314,9 +324,15 @@ def test_every_spec_is_complete(spec):
         assert spec.license_url and spec.license_url.startswith("https://")
     method = METHODS[spec.method]
     assert method.bibtex.startswith("@") and method.bibtex.rstrip().endswith("}")
-    assert method.paper_url.startswith("https://arxiv.org/abs/")
+    if spec.method in HUB_ONLY_METHODS:
+        assert method.paper_url is None  # classical features: no paper link applies
+    else:
+        assert method.paper_url.startswith("https://arxiv.org/abs/")
     assert spec.pretraining_data
-    assert spec.s3prl_urls and all(url.startswith("https://") for url in spec.s3prl_urls)
+    if spec.family in registry.CONFIG_ONLY_FAMILIES:
+        assert spec.s3prl_urls == () and spec.original_urls == ()  # no weights: nothing to download
+    else:
+        assert spec.s3prl_urls and all(url.startswith("https://") for url in spec.s3prl_urls)
     assert all(url.startswith("https://") for url in spec.original_urls)
     assert spec.sha256 is None and spec.revision is None  # filled in when converted / published
 
@@ -388,14 +404,26 @@ def test_build_accepts_the_real_table():
         pytest.param([_spec("a", family="nope")], [], "family 'nope'", id="unknown-family"),
         pytest.param([_spec("a", method="nope")], [], "method 'nope'", id="unknown-method"),
         pytest.param([_spec("a", aliases=("b",))], [], "lists aliases by hand", id="hand-written-aliases"),
+        pytest.param([_spec("a", s3prl_urls=())], [], "has no S3PRL URL", id="no-url"),
+        pytest.param([_spec("a", family="spectral")], [], "config-only family, so it has no checkpoint URL",
+                     id="url-without-weights"),
     ],
 )
 def test_build_rejects_a_broken_table(table, rows, problem):
     # Keep every family populated so that only the planted problem can fail.
     specs = [_spec(s) if isinstance(s, str) else s for s in table]
-    specs += [_spec(f"filler_{family}", family=family) for family in FAMILIES]
+    specs += [_spec(f"filler_{family}", family=family,
+                    s3prl_urls=() if family in registry.CONFIG_ONLY_FAMILIES else ("https://example.com/x.pt",))
+              for family in FAMILIES]
     with pytest.raises(ValueError, match=re.escape(problem)):
         registry._build(specs, rows)
+
+
+def test_a_method_link_is_https_or_none(monkeypatch):
+    broken = dataclasses.replace(METHODS["hubert"], paper_url="arxiv 2106.07447")
+    monkeypatch.setitem(METHODS, "hubert", broken)
+    with pytest.raises(ValueError, match="an https link or None"):
+        registry._build(registry._TABLE, registry._ALIAS_ROWS)
 
 
 # --- registry.py stays light --------------------------------------------------------------------------------------
@@ -458,7 +486,7 @@ def test_docs_alias_statements_agree_except_recorded_disagreements(seed_text):
     stated = dict(
         re.findall(r"^(\w+)\n~+\n+(?:This is (?:the )?alias (?:for|of)|Alias of) `(\w+)`_", seed_text, flags=re.M)
     )
-    assert set(stated) == set(ALIASES)
+    assert set(stated) == set(ALIASES) - HUB_ONLY_NAMES
     for alias, doc_target in stated.items():
         if alias in DOC_DISAGREEMENTS:
             assert ALIASES[alias] != doc_target, f"{alias}: recorded as a disagreement but docs and code agree"
@@ -467,7 +495,7 @@ def test_docs_alias_statements_agree_except_recorded_disagreements(seed_text):
 
 
 def test_bibtex_titles_and_links_are_verbatim(seed_text):
-    for method in METHODS.values():
+    for method in (m for key, m in METHODS.items() if key not in HUB_ONLY_METHODS):
         for block in (method.bibtex, *method.extra_bibtex):
             assert any(textwrap.indent(block, " " * n) in seed_text for n in (4, 8)), method.key
         assert f"`{method.title} <{method.paper_url}>`_" in seed_text, method.key
