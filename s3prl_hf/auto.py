@@ -15,8 +15,8 @@ from transformers import AutoConfig, AutoModel
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
 from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert, mae_ast,
-                     mockingjay, modified_cpc, npc, pase_plus, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec,
-                     wav2vec2, wav2vec2_conformer, wavlm)
+                     mockingjay, modified_cpc, npc, pase_plus, spectral, ssast, unispeech_sat, vggish, vq_wav2vec,
+                     wav2vec, wav2vec2, wav2vec2_conformer, wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
 from .models.ast import S3prlAstConfig, S3prlAstModel
 from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
@@ -32,6 +32,7 @@ from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
 from .models.modified_cpc import S3prlModifiedCpcConfig, S3prlModifiedCpcModel
 from .models.npc import S3prlNpcConfig, S3prlNpcModel
 from .models.pase_plus import S3prlPasePlusConfig, S3prlPasePlusModel
+from .models.spectral import S3prlSpectralConfig, S3prlSpectralModel
 from .models.ssast import S3prlSsastConfig, S3prlSsastModel
 from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel
 from .models.vggish import S3prlVggishConfig, S3prlVggishModel
@@ -71,6 +72,7 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "vq_wav2vec": (S3prlWav2VecConfig, S3prlWav2VecModel),
     "discretebert": (S3prlDiscreteBertConfig, S3prlDiscreteBertModel),
     "pase_plus": (S3prlPasePlusConfig, S3prlPasePlusModel),
+    "spectral": (S3prlSpectralConfig, S3prlSpectralModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -101,6 +103,7 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "vq_wav2vec": vq_wav2vec.REFERENCE_CONFIGS,
     "discretebert": discretebert.REFERENCE_CONFIGS,
     "pase_plus": pase_plus.REFERENCE_CONFIGS,
+    "spectral": spectral.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():
@@ -152,7 +155,10 @@ class AutoUpstream:
 
         Args:
             name_or_path: An S3PRL name or alias ("hubert", "hubert_large_ll60k"), a Hub repo id
-                ("org/hubert_base"), or a local folder holding `config.json` and `model.safetensors`.
+                ("org/hubert_base"), or a local folder holding `config.json` and `model.safetensors`. Names
+                without weights (`registry.CONFIG_ONLY_FAMILIES`: S3PRL's fbank, mfcc, spectrogram, ...) are
+                built from their built-in S3PRL config, with nothing downloaded; their folders hold only
+                `config.json`.
             namespace: Hub organisation that hosts the converted upstreams (default: the
                 `S3PRL_HF_NAMESPACE` environment variable, else "s3prl-hf"). Used for names only.
             revision: Hub revision (branch, tag or commit); defaults to the registry's pinned revision.
@@ -168,6 +174,8 @@ class AutoUpstream:
             UpstreamNotAvailableError: the repo is not reachable or not cached (offline), with what to do.
         """
         source, revision, spec = _resolve(name_or_path, namespace, revision)
+        if spec is not None and spec.family in registry.CONFIG_ONLY_FAMILIES:
+            return _config_only_model(spec, kwargs)
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
         loading_kwargs = {key: kwargs.pop(key) for key in _LOADING_KWARGS if key in kwargs}
         try:
@@ -188,6 +196,17 @@ class AutoUpstream:
         if problems or info.get("error_msgs"):
             raise ValueError(f"the weights in {source} do not match its config: {problems or info['error_msgs']}")
         return model.eval()
+
+
+def _config_only_model(spec: registry.UpstreamSpec, kwargs: dict) -> UpstreamPreTrainedModel:
+    """A name without weights: its reference config (S3PRL's own), with `kwargs` overrides; nothing is downloaded."""
+    loading_kwargs = {key: kwargs.pop(key) for key in _LOADING_KWARGS if key in kwargs}
+    config_class, model_class = FAMILY_CLASSES[spec.family]
+    reference = {"s3prl_name": spec.name, **FAMILY_REFERENCE_CONFIGS[spec.family][spec.name]}
+    config, unused = config_class.from_dict(reference, return_unused_kwargs=True, **kwargs)
+    if unused:
+        raise TypeError(f"unexpected keyword arguments for {config.model_type}: {sorted(unused)}")
+    return model_class.from_pretrained(None, config=config, **loading_kwargs).eval()
 
 
 def _resolve(name_or_path, namespace, revision) -> tuple[str, str | None, registry.UpstreamSpec | None]:

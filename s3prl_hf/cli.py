@@ -43,7 +43,7 @@ def cmd_info(args) -> int:
     print(f"aliases:     {', '.join(spec.aliases) or '-'}")
     print(f"family:      {spec.family} ({'available' if is_implemented(spec.family) else 'not implemented yet'})")
     print(f"method:      {method.title}")
-    print(f"paper:       {method.paper_url}")
+    print(f"paper:       {method.paper_url or '-'}")
     print(f"hub repo:    {spec.repo_id}" + (f"@{spec.revision}" if spec.revision else " (not pinned)"))
     print(f"licence:     {spec.license}" + ("" if spec.redistributable else " (not redistributable)"))
     print(f"data:        {spec.pretraining_data}")
@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert an original checkpoint into a Hugging Face folder")
     p.add_argument("--name", required=True, help="S3PRL name the checkpoint belongs to, e.g. hubert_base")
-    p.add_argument("--checkpoint", required=True, help="original checkpoint file (S3PRL or fairseq format)")
+    p.add_argument("--checkpoint", default=None,
+                   help="original checkpoint file (S3PRL or fairseq format); required except for upstreams without "
+                        "weights (fbank, mfcc, ...: their S3PRL config is built in, or give an S3PRL yaml config)")
     p.add_argument("--frontend-checkpoint", default=None,
                    help="the second file of two-file releases, found beside --checkpoint when omitted: Discrete "
                         "BERT's vq-wav2vec checkpoint that tokenises the waveform (vq-wav2vec_kmeans.pt; "

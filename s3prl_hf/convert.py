@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from . import cards, registry
-from .auto import check_implemented
+from .auto import check_implemented, reference_config
 from .conversion import CheckpointFormatError, file_sha256, load_original_checkpoint
 from .modeling_utils import UpstreamPreTrainedModel
 from .models.distilhubert.convert_distilhubert import convert_distilhubert
@@ -43,6 +43,7 @@ from .models.vq_wav2vec.convert_vq_wav2vec import convert_vq_wav2vec
 from .models.wav2vec.convert_wav2vec import convert_wav2vec
 from .models.pase_plus.convert_pase_plus import convert_pase_plus
 from .models.pase_plus.convert_pase_plus import load_release as load_pase_release
+from .models.spectral.convert_spectral import convert_spectral, load_s3prl_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "pase_plus": convert_pase_plus,  # the checkpoint + JSON cfg combined (convert_pase_plus.load_release)
     "vq_wav2vec": convert_vq_wav2vec,
 }
+# families without weights (registry.CONFIG_ONLY_FAMILIES): function(reference config, S3PRL yaml config or None)
+# -> model; the "checkpoint" is the yaml file S3PRL's expert reads, optional (the name's own config is built in)
+CONFIG_ONLY_CONVERTERS = {"spectral": (convert_spectral, load_s3prl_yaml)}
 # families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
 PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
 # Releases of two files: what the second one is, and name fragments that find it beside the first one when it
@@ -102,14 +106,16 @@ def find_second_file(family: str, checkpoint: Path) -> Path | None:
 DEFAULT_MAX_SHARD_SIZE = "2GB"
 
 
-def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | os.PathLike, *,
+def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: str | os.PathLike, *,
                        force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
                        frontend_checkpoint: str | os.PathLike | None = None) -> Path:
     """Convert an original S3PRL / fairseq checkpoint of upstream `name` into `output`.
 
     Args:
         name: S3PRL name or alias of the upstream the checkpoint belongs to (selects the converter).
-        checkpoint: Path of the original checkpoint file.
+        checkpoint: Path of the original checkpoint file. Upstreams without weights (S3PRL's fbank, mfcc, ...)
+            take None (their S3PRL config is built in) or an S3PRL yaml config for the same expert; the output
+            then holds `config.json` and the card only.
         output: Folder to create.
         force: Replace `output` if it already exists.
         max_shard_size: Largest safetensors file to write ("2GB", "500MB" or bytes); bigger models are sharded
@@ -126,6 +132,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         NotImplementedError: the name's family has no converter yet.
         FileExistsError: `output` exists and `force` is False.
         FileNotFoundError: the checkpoint does not exist.
+        ValueError: no checkpoint for an upstream that has weights.
         s3prl_hf.conversion.CheckpointFormatError: the checkpoint is corrupt or of another format/family.
 
     Example:
@@ -137,6 +144,12 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
     output = Path(output)
     if output.exists() and not force:
         raise FileExistsError(f"{output} already exists; pass force=True (--force) to replace it")
+    if spec.family in CONFIG_ONLY_CONVERTERS:
+        convert, load = CONFIG_ONLY_CONVERTERS[spec.family]
+        model = convert(reference_config(spec.name), None if checkpoint is None else load(checkpoint))
+        return _write(spec, model, output, max_shard_size, checkpoint)
+    if checkpoint is None:
+        raise ValueError(f"'{spec.name}' has weights: give its original checkpoint file")
     checkpoint = Path(checkpoint)
     logger.info("reading %s", checkpoint)
     if spec.family in SECOND_FILES and frontend_checkpoint is None:
@@ -160,6 +173,12 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         else:
             model = CONVERTERS[spec.family](state)
     del state
+    return _write(spec, model, output, max_shard_size, checkpoint)
+
+
+def _write(spec: registry.UpstreamSpec, model: UpstreamPreTrainedModel, output: Path, max_shard_size: int | str,
+           checkpoint: Path | None) -> Path:
+    """Check the converted model and write its folder (config, weights if any, card) atomically."""
     model.config.s3prl_name = spec.name
     verify_forward(model)
 
@@ -167,8 +186,9 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     try:
         model.save_pretrained(staging, max_shard_size=max_shard_size)
-        card = cards.render_card(spec, model.config, source_name=checkpoint.name,
-                                 source_sha256=file_sha256(checkpoint))
+        source = {} if checkpoint is None else dict(source_name=Path(checkpoint).name,
+                                                    source_sha256=file_sha256(checkpoint))
+        card = cards.render_card(spec, model.config, **source)
         (staging / "README.md").write_text(card, encoding="utf-8")
         if output.exists():
             shutil.rmtree(output) if output.is_dir() else output.unlink()

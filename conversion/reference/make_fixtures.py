@@ -56,6 +56,8 @@ FAMILIES: Dict[str, str] = {
     "discretebert": "fixtures_wav2vec1:build_discretebert",
     # needs the GitHub-only PASE sources on PYTHONPATH (see fixtures_pase.py)
     "pase_plus": "fixtures_pase:build_pase_plus",
+    # no weights: S3PRL's yaml configs (upstream/baseline, upstream/log_stft)
+    "spectral": "fixtures_spectral:build_spectral",
 }
 
 
