@@ -132,6 +132,18 @@ def test_s3prl_drop_in_runs_baseline_local_with_a_yaml(tmp_path):
     assert_hidden_states_match(hs, hs_len, expected["hs"], expected["hs_len"], "baseline_local")
 
 
+def test_s3prl_drop_in_takes_the_yaml_as_s3prl_does_through_extra_conf():
+    folder = next(folder for folder in SPECTRAL if folder.name == "stft_mag_variant")
+    expected = load_cases(folder)["batch"]
+    assert fixture_meta(folder)["cases"]["batch"]["extra_conf"] == {"model_config": "original_s3prl.yaml"}
+    upstream = S3PRLUpstream("stft_mag", extra_conf={"model_config": str(folder / "original_s3prl.yaml")}).eval()
+    with torch.no_grad():
+        hs, hs_len = upstream(expected["wavs"], expected["wavs_len"])
+    assert_hidden_states_match(hs, hs_len, expected["hs"], expected["hs_len"], "stft_mag extra_conf")
+    with pytest.raises(ValueError, match="extra_conf"):
+        S3PRLUpstream("stft_mag", extra_conf={"model_config": "x.yaml", "refresh": True})
+
+
 # --- S3PRL's edge cases -----------------------------------------------------------------------------------------
 def test_one_kaldi_frame_gives_nan_after_cmvn_like_s3prl():
     recorded = fixture_meta(FIXTURES / "fbank_like")["s3prl_kaldi_edge_cases"]
