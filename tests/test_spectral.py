@@ -114,6 +114,15 @@ def test_save_pretrained_writes_no_weights_and_reloads(tmp_path):
     assert not any(info.values())
 
 
+@pytest.mark.parametrize("device_map", ["cpu", "auto", {"": "cpu"}, torch.device("cpu")])
+def test_device_map_puts_the_buffers_on_one_device(device_map):
+    model = AutoUpstream.from_pretrained("mfcc", device_map=device_map)
+    assert {buffer.device.type for buffer in model.buffers()} == {"cuda" if device_map == "auto"
+                                                                  and torch.cuda.is_available() else "cpu"}
+    with pytest.raises(ValueError, match="one device"):
+        AutoUpstream.from_pretrained("mfcc", device_map={"a": "cpu", "b": "meta"})
+
+
 def test_dtype_is_ignored_features_stay_float32():
     model = AutoUpstream.from_pretrained("linear", dtype=torch.bfloat16)
     assert model.dtype == torch.float32 and model.device.type == "cpu"

@@ -80,8 +80,9 @@ class S3prlSpectralModel(UpstreamPreTrainedModel):
             config, kwargs = cls.config_class.from_pretrained(pretrained_model_name_or_path,
                                                               return_unused_kwargs=True, **kwargs)
         model = cls(config).eval()
-        if isinstance(device_map, (str, torch.device)):
-            model.to(device_map)
+        device = _single_device(device_map)
+        if device is not None:
+            model.to(device)
         if output_loading_info:
             return model, {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
         return model
@@ -133,3 +134,15 @@ class S3prlSpectralModel(UpstreamPreTrainedModel):
         # the expert's lengths: a ratio from the first utterance, Python floats and rounding
         ratio = feats.shape[1] / lengths[0]
         return [feat[: round(length * ratio)] for feat, length in zip(feats, lengths)]
+
+
+def _single_device(device_map) -> torch.device | str | int | None:
+    """The one device a `device_map` names; a model without weights is never split across devices."""
+    if isinstance(device_map, dict):
+        devices = set(device_map.values())
+        if len(devices) != 1:
+            raise ValueError(f"device_map {device_map}: a model without weights goes to one device")
+        device_map = devices.pop()
+    if device_map == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device_map
