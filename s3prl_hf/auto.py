@@ -15,8 +15,9 @@ from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
 from .weights.resolve import SOURCES, Location, UpstreamNotAvailableError, locate_upstream
 from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert,
-                     lighthubert, mae_ast, mockingjay, modified_cpc, multires_hubert, npc, pase_plus, passt, ssast,
-                     unispeech_sat, vggish, vq_wav2vec, wav2vec, wav2vec2, wav2vec2_conformer, wavlm)
+                     lighthubert, mae_ast, mockingjay, modified_cpc, multires_hubert, npc, pase_plus, passt,
+                     spectral, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec, wav2vec2, wav2vec2_conformer,
+                     wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
 from .models.ast import S3prlAstConfig, S3prlAstModel
 from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
@@ -35,6 +36,7 @@ from .models.multires_hubert import S3prlMultiresHubertConfig, S3prlMultiresHube
 from .models.npc import S3prlNpcConfig, S3prlNpcModel
 from .models.pase_plus import S3prlPasePlusConfig, S3prlPasePlusModel
 from .models.passt import S3prlPasstConfig, S3prlPasstModel
+from .models.spectral import S3prlSpectralConfig, S3prlSpectralModel
 from .models.ssast import S3prlSsastConfig, S3prlSsastModel
 from .models.unispeech_sat import S3prlUniSpeechSatConfig, S3prlUniSpeechSatModel
 from .models.vggish import S3prlVggishConfig, S3prlVggishModel
@@ -77,6 +79,7 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "pase_plus": (S3prlPasePlusConfig, S3prlPasePlusModel),
     "passt": (S3prlPasstConfig, S3prlPasstModel),
     "multires_hubert": (S3prlMultiresHubertConfig, S3prlMultiresHubertModel),
+    "spectral": (S3prlSpectralConfig, S3prlSpectralModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -110,6 +113,7 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "pase_plus": pase_plus.REFERENCE_CONFIGS,
     "passt": passt.REFERENCE_CONFIGS,
     "multires_hubert": multires_hubert.REFERENCE_CONFIGS,
+    "spectral": spectral.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():
@@ -162,7 +166,10 @@ class AutoUpstream:
 
         Args:
             name_or_path: An S3PRL name or alias ("hubert", "hubert_large_ll60k"), a Hub repo id
-                ("org/hubert_base"), or a local folder holding `config.json` and `model.safetensors`.
+                ("org/hubert_base"), or a local folder holding `config.json` and `model.safetensors`. Names
+                without weights (`registry.CONFIG_ONLY_FAMILIES`: S3PRL's fbank, mfcc, spectrogram, ...) are
+                built from their built-in S3PRL config, with nothing downloaded; their folders hold only
+                `config.json`.
             source: For names: "auto" (default: the converted repo, else the original checkpoint), "hub" (the
                 converted repo only) or "original" (convert the original checkpoint, never the repo).
             namespace: Hub organisation that hosts the converted upstreams (default: the
@@ -181,6 +188,8 @@ class AutoUpstream:
                 checkpoint unreachable or corrupt); the message lists what was tried and what to do.
         """
         location = _locate(name_or_path, source, namespace, revision, cache_dir, local_files_only, token)
+        if location.path is None:
+            return _config_only_model(location.spec, kwargs)
         hub_kwargs = dict(revision=location.revision, cache_dir=cache_dir, token=token,
                           local_files_only=local_files_only or location.local_files_only)
         loading_kwargs = {key: kwargs.pop(key) for key in _LOADING_KWARGS if key in kwargs}
@@ -207,6 +216,17 @@ class AutoUpstream:
         return model.eval()
 
 
+def _config_only_model(spec: registry.UpstreamSpec, kwargs: dict) -> UpstreamPreTrainedModel:
+    """A name without weights: its reference config (S3PRL's own), with `kwargs` overrides; nothing is downloaded."""
+    loading_kwargs = {key: kwargs.pop(key) for key in _LOADING_KWARGS if key in kwargs}
+    config_class, model_class = FAMILY_CLASSES[spec.family]
+    reference = {"s3prl_name": spec.name, **FAMILY_REFERENCE_CONFIGS[spec.family][spec.name]}
+    config, unused = config_class.from_dict(reference, return_unused_kwargs=True, **kwargs)
+    if unused:
+        raise TypeError(f"unexpected keyword arguments for {config.model_type}: {sorted(unused)}")
+    return model_class.from_pretrained(None, config=config, **loading_kwargs).eval()
+
+
 def _locate(name_or_path, source, namespace, revision, cache_dir, local_files_only, token) -> Location:
     """A local folder as is; a registry name through `locate_upstream`; anything else with a '/' as a repo id."""
     text = os.fspath(name_or_path)
@@ -225,6 +245,8 @@ def _locate(name_or_path, source, namespace, revision, cache_dir, local_files_on
             return Location(text, revision)
         raise
     check_implemented(spec)
+    if spec.family in registry.CONFIG_ONLY_FAMILIES:
+        return Location(None, spec=spec)
     return locate_upstream(spec, source=source, namespace=namespace, revision=revision, cache_dir=cache_dir,
                            local_files_only=local_files_only, token=token)
 

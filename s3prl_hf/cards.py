@@ -79,6 +79,7 @@ HIDDEN_STATE_NOTES = {
         "LayerNorm, also for pre-LN checkpoints). The model is the fixed subnet S3PRL runs, sliced out of the "
         "supernet checkpoint at conversion: lighthubert_base 640 wide with 10 heads and FFN 2560, lighthubert_small "
         "384 / 6 / 1536, lighthubert_stage1 the whole 768 / 12 / 3072 supernet, all 12 layers."
+    ),
     "multires_hubert": (
         "S3PRL records, block by block in the order they run (the encoder blocks, the middle block, then the "
         "decoder blocks), the input of every transformer layer and then the block's output: the layers plus one "
@@ -490,6 +491,30 @@ QUIRKS.update(
         "conversion: no hidden state uses it.",
     ),
 )
+HIDDEN_STATE_NOTES.update(
+    spectral=(
+        "One state: the features themselves, as S3PRL's yaml config of the name defines them (`feature_config` in "
+        "config.json, verbatim). Kaldi features (fbank, fbank_no_cmvn, mfcc, spectrogram): "
+        "torchaudio.compliance.kaldi per utterance, then deltas and CMVN. OnlinePreprocessor features (mel, "
+        "linear): torch.stft of the padded batch, then log, deltas and CMVN. stft_mag: torch.stft magnitudes per "
+        "utterance. All in pure torch with torchaudio's numbers; no weights."),
+)
+QUIRKS.update(
+    spectral=(
+        "Kaldi features: CMVN is `(x - mean) / (std + 1e-10)` over the utterance's own frames with the unbiased "
+        "std, so with CMVN an utterance of a single frame (400 to 559 samples) comes out NaN; one shorter than a "
+        "400-sample window fails. Both as in S3PRL.",
+        "OnlinePreprocessor features (mel, linear): S3PRL's preprocessor is called without lengths, so each "
+        "utterance's length is taken to end at its last non-zero sample (the whole padded length if it has none); "
+        "the STFT runs on the whole zero-padded batch (its re-padding slices the channel axis), and CMVN covers "
+        "`round(len / (padded_len / frames))` frames, zeroing the rest.",
+        "OnlinePreprocessor features: the expert then keeps `round(len * frames / len_0)` frames of each utterance, "
+        "the ratio taken from the batch's first utterance, and zero-pads.",
+        "stft_mag: S3PRL's hub function has no default config (`S3PRLUpstream(\"stft_mag\")` raises a TypeError); "
+        "it runs with `extra_conf={\"model_config\": \".../log_stft/stft_mag.yaml\"}`, whose values are built in "
+        "here. Its frames are 20 ms apart (`hop_length` 320).",
+    ),
+)
 COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",
@@ -515,9 +540,10 @@ def _front_matter(spec: registry.UpstreamSpec) -> str:
             lines.append(f"license_link: {spec.license_url}")
     else:
         lines.append(f"license: {spec.license}")
+    config_only = spec.family in registry.CONFIG_ONLY_FAMILIES
     if spec.method in MULTILINGUAL_METHODS or spec.name in MULTILINGUAL_NAMES:
         lines.append("language: multilingual")
-    elif spec.family not in AUDIO_FAMILIES:
+    elif spec.family not in AUDIO_FAMILIES and not config_only:  # signal processing knows no language
         lines.append("language: en")
     datasets = [dataset for key, dataset in DATASET_IDS.items() if key.lower() in spec.pretraining_data.lower()]
     if datasets:
@@ -526,6 +552,8 @@ def _front_matter(spec: registry.UpstreamSpec) -> str:
     lines.append("tags:")
     tags = ["audio", "speech" if spec.family not in AUDIO_FAMILIES else "audio-representation",
             "self-supervised-learning", "s3prl", "superb", spec.family, "safetensors"]
+    if config_only:  # classical features: no training, no weights file
+        tags = [tag for tag in tags if tag not in ("self-supervised-learning", "safetensors")]
     lines += [f"- {tag}" for tag in dict.fromkeys(tags)]
     lines += ["inference: false", "---"]
     return "\n".join(lines)
@@ -572,10 +600,13 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
     method = registry.METHODS[spec.method]
     available = is_implemented(spec.family)
     config = config if config is not None else reference_config(spec.name)
+    config_only = spec.family in registry.CONFIG_ONLY_FAMILIES
     out = [_front_matter(spec), "", f"# {spec.name}", ""]
-    out.append(f"**{method.title}** ([paper]({method.paper_url})), the S3PRL upstream `{spec.name}`, converted to "
-               f"safetensors for `s3prl_hf`: a transformers model that returns "
-               f"all of S3PRL's hidden states with S3PRL 0.4.18's numbers.")
+    paper = f" ([paper]({method.paper_url}))" if method.paper_url else ""
+    form = ("a config-only model for `s3prl_hf` (no weights: the features are computed from S3PRL's own yaml "
+            "config, built in)" if config_only else "converted to safetensors for `s3prl_hf`")
+    out.append(f"**{method.title}**{paper}, the S3PRL upstream `{spec.name}`, {form}: a transformers model that "
+               f"returns all of S3PRL's hidden states with S3PRL 0.4.18's numbers.")
     out.append("")
     if not available:
         out += [f"> Not available yet: s3prl_hf does not implement the `{spec.family}` family so far. This card "
@@ -591,14 +622,18 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
             "wavs_len = torch.tensor([32000, 16000])",
             "with torch.no_grad():",
             "    all_hs, all_hs_len = model(wavs, wavs_len)     # one (B, T, D) tensor and (B,) lengths per layer",
-            "```", "",
-            "Without a published converted repo, the first call downloads the original checkpoint from where S3PRL "
-            "downloads it, converts it, and caches the result under the Hugging Face cache "
-            "(`<HF_HOME>/s3prl_hf/converted/`); later calls, offline ones included, load the cache. To prepare "
-            "offline machines, or to keep the converted folder:", "", "```bash",
-            f"s3prl-hf download {spec.name}                                 # fetch and convert into the cache",
-            f"s3prl-hf convert --name {spec.name} --output {spec.name}   # or into a folder of your own "
-            f"(--checkpoint FILE for a local copy)", "```", ""]
+            "```", ""]
+    if config_only:
+        out += ["The name loads without any download. Write its folder (`config.json` only) yourself:", "", "```bash",
+                f"s3prl-hf convert --name {spec.name} --output {spec.name}", "```", ""]
+    else:
+        out += ["Without a published converted repo, the first call downloads the original checkpoint from where "
+                "S3PRL downloads it, converts it, and caches the result under the Hugging Face cache "
+                "(`<HF_HOME>/s3prl_hf/converted/`); later calls, offline ones included, load the cache. To prepare "
+                "offline machines, or to keep the converted folder:", "", "```bash",
+                f"s3prl-hf download {spec.name}                                 # fetch and convert into the cache",
+                f"s3prl-hf convert --name {spec.name} --output {spec.name}   # or into a folder of your own "
+                f"(--checkpoint FILE for a local copy)", "```", ""]
 
     out += ["## Hidden states", ""]
     if config is not None:
@@ -637,10 +672,19 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
         out.append(f"- Release page: {spec.release_page}")
     if source_name:
         out.append(f"- Converted from `{source_name}`" + (f", sha256 `{source_sha256}`" if source_sha256 else ""))
+    if config_only:
+        out.append("- No checkpoint: S3PRL computes these features from a yaml config it ships; its values are "
+                   "built in (`feature_config` in config.json)")
     licence = spec.license + (f" ({spec.license_url})" if spec.license_url else "")
-    out += [f"- Weights licence: {licence}; redistributable: {'yes' if spec.redistributable else 'no'}", ""]
+    what = "Config licence (S3PRL's)" if config_only else "Weights licence"
+    out += [f"- {what}: {licence}; redistributable: {'yes' if spec.redistributable else 'no'}", ""]
 
-    if available:
+    if available and config_only:
+        out += ["## Parity", "",
+                "The model is tested against the features S3PRL 0.4.18 itself computed from its yaml config: every "
+                "valid frame of padded mixed-length batches matches `S3PRLUpstream` within 1e-4 x max(1, max "
+                "|expected|), lengths exactly.", ""]
+    elif available:
         out += ["## Parity", "",
                 "The converter and model are tested against checkpoints that S3PRL 0.4.18 itself built, in the "
                 "original format, with random weights: every layer and every valid frame of padded mixed-length "

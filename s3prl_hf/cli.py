@@ -40,7 +40,7 @@ def cmd_info(args) -> int:
     print(f"family:      {spec.family}")
     print(f"weights:     {weights_commands.weights_origin(spec)}")
     print(f"method:      {method.title}")
-    print(f"paper:       {method.paper_url}")
+    print(f"paper:       {method.paper_url or '-'}")
     print(f"hub repo:    {spec.repo_id}" + (f"@{spec.revision}" if spec.revision else " (not pinned)"))
     print(f"licence:     {spec.license}" + ("" if spec.redistributable else " (not redistributable)"))
     print(f"data:        {spec.pretraining_data}")
@@ -68,7 +68,7 @@ def cmd_convert(args) -> int:
     from .convert import convert_checkpoint
 
     checkpoint, frontend = args.checkpoint, args.frontend_checkpoint
-    if checkpoint is None:
+    if checkpoint is None and registry.get_spec(args.name).family not in registry.CONFIG_ONLY_FAMILIES:
         if frontend is not None:
             raise ValueError("--frontend-checkpoint needs --checkpoint")
         checkpoint, frontend = weights_commands.fetch_originals(args.name)
@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="S3PRL name the checkpoint belongs to, e.g. hubert_base")
     p.add_argument("--checkpoint", default=None,
                    help="original checkpoint file (S3PRL or fairseq format); without it, the original file(s) the "
-                        "registry lists are downloaded (S3PRL's copy first), checked and converted")
+                        "registry lists are downloaded (S3PRL's copy first), checked and converted (upstreams without "
+                        "weights, fbank, mfcc, ...: their S3PRL config is built in, or give an S3PRL yaml config)")
     p.add_argument("--frontend-checkpoint", default=None,
                    help="the second file of two-file releases, found beside --checkpoint when omitted: Discrete "
                         "BERT's vq-wav2vec checkpoint that tokenises the waveform (vq-wav2vec_kmeans.pt; "

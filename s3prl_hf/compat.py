@@ -19,7 +19,9 @@ How S3PRL's constructor arguments map:
   download and conversion are deleted first; ignored for local paths, as S3PRL ignores it for local checkpoints.
 - `normalize`: layer norm over the features of every hidden state, as in S3PRL.
 - `extra_conf`: S3PRL passes it to the upstream's loader. A converted model's configuration is fixed at
-  conversion time, so any non-empty `extra_conf` raises `ValueError` instead of being silently ignored.
+  conversion time, so any non-empty `extra_conf` raises `ValueError` instead of being silently ignored. Two
+  exceptions are S3PRL's own ways to give a second file: `{"vq_ckpt": ...}` for `discretebert_local`, and
+  `{"model_config": yaml}` for the weight-less `baseline_local` / `stft_mag` (read as `path_or_url`).
 - `randomize`: re-draws every weight as S3PRL's `randomize_upstream` does (1-D: normal with the tensor's
   own mean and std; others: Xavier normal), in one pass over the parameters.
 
@@ -104,6 +106,9 @@ class S3PRLUpstream(nn.Module):
         if extra_conf and set(extra_conf) == {"vq_ckpt"} and _is_discretebert(name) and path_or_url is not None:
             # Discrete BERT's second checkpoint, its vq-wav2vec tokeniser (the `discretebert_local` entry's option)
             frontend = os.fspath(extra_conf["vq_ckpt"])
+        elif extra_conf and set(extra_conf) == {"model_config"} and _is_config_only(name) and path_or_url is None:
+            # the yaml config of `baseline_local` / `stft_mag`: the only way S3PRL runs them with a config file
+            path_or_url = os.fspath(extra_conf["model_config"])
         elif extra_conf:
             raise ValueError(f"extra_conf={extra_conf!r} cannot be honoured: S3PRL passes these options to its "
                              f"checkpoint loader, but a converted s3prl_hf model fixes its configuration at "
@@ -142,6 +147,13 @@ class S3PRLUpstream(nn.Module):
         """
         out = self.upstream(wavs, wavs_len, normalize=self.normalize)
         return list(out.hidden_states), list(out.hidden_states_lengths)
+
+
+def _is_config_only(name: str) -> bool:
+    try:
+        return registry.get_spec(_strip_checkpoint_suffix(name)).family in registry.CONFIG_ONLY_FAMILIES
+    except registry.UnknownUpstreamError:
+        return False
 
 
 def _is_discretebert(name: str) -> bool:

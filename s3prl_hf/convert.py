@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from . import cards, registry
-from .auto import check_implemented
+from .auto import check_implemented, reference_config
 from .conversion import CheckpointFormatError, file_sha256, load_original_checkpoint
 from .folders import check_output, commit_folder
 from .modeling_utils import UpstreamPreTrainedModel
@@ -48,6 +48,7 @@ from .models.wav2vec.convert_wav2vec import convert_wav2vec
 from .models.pase_plus.convert_pase_plus import convert_pase_plus
 from .models.pase_plus.convert_pase_plus import load_release as load_pase_release
 from .models.passt.convert_passt import convert_passt
+from .models.spectral.convert_spectral import convert_spectral, load_s3prl_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,9 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
 # families whose hub entries run one checkpoint in ways its weights do not record (PaSST: windows, mel hop):
 # function(checkpoint dict, canonical name) -> model
 NAMED_CONVERTERS: dict[str, Callable[[dict, str], UpstreamPreTrainedModel]] = {"passt": convert_passt}
+# families without weights (registry.CONFIG_ONLY_FAMILIES): function(reference config, S3PRL yaml config or None)
+# -> model; the "checkpoint" is the yaml file S3PRL's expert reads, optional (the name's own config is built in)
+CONFIG_ONLY_CONVERTERS = {"spectral": (convert_spectral, load_s3prl_yaml)}
 # families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
 PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
 # Releases of two files: what the second one is, and name fragments that find it beside the first one when it
@@ -122,7 +126,7 @@ def find_second_file(family: str, checkpoint: Path) -> Path | None:
 DEFAULT_MAX_SHARD_SIZE = "2GB"
 
 
-def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | os.PathLike, *,
+def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: str | os.PathLike, *,
                        force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
                        frontend_checkpoint: str | os.PathLike | None = None,
                        source_sha256: str | None = None,
@@ -131,7 +135,9 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
 
     Args:
         name: S3PRL name or alias of the upstream the checkpoint belongs to (selects the converter).
-        checkpoint: Path of the original checkpoint file.
+        checkpoint: Path of the original checkpoint file. Upstreams without weights (S3PRL's fbank, mfcc, ...)
+            take None (their S3PRL config is built in) or an S3PRL yaml config for the same expert; the output
+            then holds `config.json` and the card only.
         output: Folder to create.
         force: Replace `output` if it already exists.
         max_shard_size: Largest safetensors file to write ("2GB", "500MB" or bytes); bigger models are sharded
@@ -153,6 +159,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         FileExistsError: `output` exists and `force` is False, or exists and is not an empty or converted folder
             (`--force` never replaces the current directory, a folder holding the input, or other files).
         FileNotFoundError: the checkpoint does not exist.
+        ValueError: no checkpoint for an upstream that has weights.
         s3prl_hf.conversion.CheckpointFormatError: the checkpoint is corrupt or of another format/family.
 
     Example:
@@ -162,6 +169,13 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
     spec = registry.get_spec(name)
     check_implemented(spec)
     output = Path(output)
+    if spec.family in CONFIG_ONLY_CONVERTERS:
+        check_output(output, force=force, inputs=[checkpoint] if checkpoint is not None else [])
+        convert, load = CONFIG_ONLY_CONVERTERS[spec.family]
+        model = convert(reference_config(spec.name), None if checkpoint is None else load(checkpoint))
+        return _write(spec, model, output, max_shard_size, checkpoint, force=force)
+    if checkpoint is None:
+        raise ValueError(f"'{spec.name}' has weights: give its original checkpoint file")
     checkpoint = Path(checkpoint)
     inputs = [checkpoint] + ([Path(frontend_checkpoint)] if frontend_checkpoint is not None else [])
     check_output(output, force=force, inputs=inputs)
@@ -191,6 +205,12 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         else:
             model = CONVERTERS[spec.family](state, **(converter_options or {}))
     del state
+    return _write(spec, model, output, max_shard_size, checkpoint, force=force, source_sha256=source_sha256)
+
+
+def _write(spec: registry.UpstreamSpec, model: UpstreamPreTrainedModel, output: Path, max_shard_size: int | str,
+           checkpoint: Path | None, *, force: bool, source_sha256: str | None = None) -> Path:
+    """Check the converted model and write its folder (config, weights if any, card) atomically."""
     model.config.s3prl_name = spec.name
     verify_forward(model)
 
@@ -198,8 +218,9 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     try:
         model.save_pretrained(staging, max_shard_size=max_shard_size)
-        card = cards.render_card(spec, model.config, source_name=checkpoint.name,
-                                 source_sha256=source_sha256 or file_sha256(checkpoint))
+        source = {} if checkpoint is None else dict(source_name=Path(checkpoint).name,
+                                                    source_sha256=source_sha256 or file_sha256(checkpoint))
+        card = cards.render_card(spec, model.config, **source)
         (staging / "README.md").write_text(card, encoding="utf-8")
         apply_umask(staging)
         commit_folder(staging, output, force=force)

@@ -7,8 +7,9 @@ computation op for op, so the features equal torchaudio's to float rounding, wit
 - `KaldiFeatures`: `torchaudio.compliance.kaldi.fbank` / `spectrogram` / `mfcc` with all their options
   (window types, pre-emphasis, DC removal, energy, snip_edges, power-of-two FFT, htk_compat, ...);
 - `StftFeatures`: S3PRL's `upstream/baseline/preprocessor.py:OnlinePreprocessor` (torch.stft + torchaudio
-  `MelScale`, log, deltas and per-utterance CMVN with S3PRL's length rounding), used by Mockingjay / TERA /
-  Audio ALBERT;
+  `MelScale` / `MFCC`, log, deltas and per-utterance CMVN with S3PRL's length rounding), used by Mockingjay / TERA /
+  Audio ALBERT and the mel / linear baselines;
+- `StftMagnitude`: S3PRL's `upstream/log_stft/expert.py:Spectrogram` (per-utterance STFT magnitude, optional log);
 - `utterance_cmvn` and `append_deltas`, as S3PRL's `upstream/baseline/extracter.py` applies them.
 
 Windows and filterbanks are non-persistent buffers: they are not weights and are never saved. Each module
@@ -451,11 +452,18 @@ class KaldiFeatures(Float32BuffersModule):
 # S3PRL's OnlinePreprocessor (upstream/baseline/preprocessor.py)
 # ------------------------------------------------------------------------------------------------------------------
 
+# The spectrogram features of S3PRL's released mockingjay-family checkpoints.
 STFT_FEATURES = ("linear", "mel")
+# Every feature `OnlinePreprocessor.select_feat` can return from the STFT ("wav", the raw samples, is not a frame
+# feature: S3PRLUpstream cannot match its length to the hop).
+ONLINE_FEATURES = ("linear", "mel", "mfcc", "phase", "complx")
+# torchaudio.transforms.MFCC as S3PRL builds it: MelSpectrogram's default 128 mel bands, log(mel + 1e-6).
+MFCC_N_MELS = 128
+MFCC_LOG_OFFSET = 1e-6
 
 
 class StftFeatures(Float32BuffersModule):
-    """Log-mel / linear spectrograms of a padded batch, as S3PRL's `OnlinePreprocessor` computes its input feature.
+    """Features of a padded batch, as S3PRL's `OnlinePreprocessor` computes its input feature.
 
     The batch is transformed as a whole (torch.stft, centred, reflect padding at the batch's ends only), so the
     last frames of a shorter utterance see the zeros that pad it. Each utterance is then normalised over
@@ -467,12 +475,15 @@ class StftFeatures(Float32BuffersModule):
         win_ms: Window length in ms (rounded to samples as S3PRL does).
         hop_ms: Hop in ms.
         n_freq: Frequency bins; the FFT size is `(n_freq - 1) * 2`.
-        n_mels: Mel bands (torchaudio `MelScale`: HTK scale, no norm, 0 Hz to sample_rate // 2).
-        feat_type: "mel" (mel power spectrogram) or "linear" (power spectrogram).
+        n_mels: Mel bands of "mel" (torchaudio `MelScale`: HTK scale, no norm, 0 Hz to sample_rate // 2).
+        feat_type: "linear" (power spectrogram), "mel" (mel power spectrogram), "mfcc" (torchaudio `MFCC` with
+            `log_mels=True` on 128 mel bands of the same STFT), "phase" (the STFT's angle) or "complx" (real and
+            imaginary parts, interleaved per frequency bin).
         log: Take `log(x + eps)`.
         delta: Number of successive deltas appended (torchaudio `compute_deltas`, window 5).
         cmvn: Normalise each utterance's valid frames to zero mean and unit (unbiased) std, and zero the rest.
         eps: The epsilon of the log and of the CMVN.
+        n_mfcc: Cepstra of "mfcc".
 
     Example:
         >>> frontend = StftFeatures(n_mels=80, feat_type="mel", log=True, cmvn=True)
@@ -483,33 +494,62 @@ class StftFeatures(Float32BuffersModule):
 
     def __init__(self, sample_rate: int = 16000, win_ms: float = 25, hop_ms: float = 10, n_freq: int = 201,
                  n_mels: int = 40, feat_type: str = "mel", log: bool = False, delta: int = 0, cmvn: bool = False,
-                 eps: float = 1e-10):
+                 eps: float = 1e-10, n_mfcc: int = 13):
         super().__init__()
-        if feat_type not in STFT_FEATURES:
-            raise ValueError(f"feat_type must be one of {STFT_FEATURES}, got {feat_type!r}")
-        if feat_type == "mel" and n_freq != 201:
-            # S3PRL builds torchaudio's MelScale with its default n_stft=201 and fails on any other size.
-            raise ValueError(f"S3PRL's mel features need n_freq=201 (torchaudio MelScale's default), got {n_freq}")
+        if feat_type not in ONLINE_FEATURES:
+            raise ValueError(f"feat_type must be one of {ONLINE_FEATURES}, got {feat_type!r}")
+        if n_freq != 201:
+            # OnlinePreprocessor applies torchaudio's MelScale (default n_stft=201) on every call, whatever the
+            # feature, and fails on any other size.
+            raise ValueError(f"S3PRL's OnlinePreprocessor needs n_freq=201 (torchaudio MelScale's default), got "
+                             f"{n_freq}")
+        if feat_type == "mfcc" and not 0 < n_mfcc <= MFCC_N_MELS:
+            raise ValueError(f"n_mfcc must be in [1, {MFCC_N_MELS}] (torchaudio MFCC's mel bands), got {n_mfcc}")
         if delta < 0:
             raise ValueError(f"delta must be >= 0, got {delta}")
-        self.sample_rate, self.n_freq, self.n_mels = sample_rate, n_freq, n_mels
+        self.sample_rate, self.n_freq, self.n_mels, self.n_mfcc = sample_rate, n_freq, n_mels, n_mfcc
         self.feat_type, self.log, self.delta, self.cmvn, self.eps = feat_type, bool(log), int(delta), bool(cmvn), eps
         self.win_length = round(win_ms * sample_rate / 1000)
         self.hop_length = round(hop_ms * sample_rate / 1000)
         self.n_fft = (n_freq - 1) * 2
+        if not 0 < self.win_length <= self.n_fft or self.hop_length <= 0:
+            raise ValueError(f"torch.stft needs 0 < win_length <= n_fft and hop_length > 0, got a window of "
+                             f"{self.win_length}, an FFT of {self.n_fft} and a hop of {self.hop_length} samples")
         self._register_computed_buffers()
 
     @property
     def output_dim(self) -> int:
         """Features per frame."""
-        return (self.n_mels if self.feat_type == "mel" else self.n_freq) * (self.delta + 1)
+        base = {"linear": self.n_freq, "phase": self.n_freq, "complx": 2 * self.n_freq, "mel": self.n_mels,
+                "mfcc": self.n_mfcc}[self.feat_type]
+        return base * (self.delta + 1)
 
     def _buffer_values(self) -> dict[str, torch.Tensor]:
         values = {"window": torch.hann_window(self.win_length)}
         if self.feat_type == "mel":
             values["mel_fb"] = melscale_fbanks(self.n_freq, 0.0, float(self.sample_rate // 2), self.n_mels,
                                                self.sample_rate)
+        if self.feat_type == "mfcc":
+            values["mfcc_fb"] = melscale_fbanks(self.n_freq, 0.0, float(self.sample_rate // 2), MFCC_N_MELS,
+                                                self.sample_rate)
+            values["dct"] = create_dct(self.n_mfcc, MFCC_N_MELS, "ortho")
         return values
+
+    def _raw_features(self, spec: torch.Tensor) -> torch.Tensor:
+        """(batch, dim, frames) feature of `feat_type` from the complex STFT (batch, freq, frames)."""
+        if self.feat_type == "phase":
+            return spec.angle()
+        if self.feat_type == "complx":
+            real = torch.view_as_real(spec).transpose(-1, -2)  # (batch, freq, 2, frames)
+            return real.reshape(real.shape[0], -1, real.shape[-1])
+        power = spec.abs().pow(exponent=2)  # as S3PRL's _magphase
+        if self.feat_type == "mel":
+            return torch.matmul(power.transpose(-1, -2), self.mel_fb.float()).transpose(-1, -2)
+        if self.feat_type == "mfcc":
+            mel = torch.matmul(power.transpose(-1, -2), self.mfcc_fb.float()).transpose(-1, -2)
+            log_mel = torch.log(mel + MFCC_LOG_OFFSET)
+            return torch.matmul(log_mel.transpose(-1, -2), self.dct.float()).transpose(-1, -2)
+        return power
 
     def forward(self, wavs: torch.Tensor, wavs_len: Sequence[int]) -> tuple[torch.Tensor, list[int]]:
         """Features of a zero-padded batch.
@@ -526,9 +566,7 @@ class StftFeatures(Float32BuffersModule):
         spec = torch.stft(wavs, self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
                           window=self.window.float(), center=True, pad_mode="reflect", normalized=False,
                           onesided=True, return_complex=True)
-        feat = spec.abs().pow(exponent=2)  # (batch, freq, frames), power as S3PRL's _magphase
-        if self.feat_type == "mel":
-            feat = torch.matmul(feat.transpose(-1, -2), self.mel_fb.float()).transpose(-1, -2)
+        feat = self._raw_features(spec)
         if self.log:
             feat = (feat + self.eps).log()
         feats = [feat.contiguous()]
@@ -544,6 +582,54 @@ class StftFeatures(Float32BuffersModule):
                       for f, length in zip(feat, feats_len)]
             return nn.utils.rnn.pad_sequence(normed, batch_first=True).contiguous(), feats_len
         return feat.transpose(-1, -2).contiguous(), feats_len
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# S3PRL's log_stft Spectrogram (upstream/log_stft/expert.py)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class StftMagnitude(Float32BuffersModule):
+    """STFT magnitudes of one utterance, optionally `log(max(x, 1e-8))`, as S3PRL's `log_stft` `Spectrogram`.
+
+    Args:
+        n_fft: FFT size; `n_fft // 2 + 1` features per frame.
+        hop_length: Hop in samples.
+        win_length: Periodic Hann window length in samples (centred in the FFT frame when shorter).
+        center: Reflect-pad `n_fft // 2` samples at both ends of the utterance (torch.stft's `center`).
+        log: Return `log(max(|X|, 1e-8))` instead of `|X|`.
+
+    Example:
+        >>> StftMagnitude(512, 320, 512)(torch.randn(16000)).shape
+        torch.Size([51, 257])
+    """
+
+    LOG_FLOOR = 1e-8
+
+    def __init__(self, n_fft: int, hop_length: int, win_length: int, center: bool = True, log: bool = False):
+        super().__init__()
+        if not 0 < win_length <= n_fft or hop_length <= 0:
+            raise ValueError(f"torch.stft needs 0 < win_length <= n_fft and hop_length > 0, got win_length "
+                             f"{win_length}, n_fft {n_fft}, hop_length {hop_length}")
+        self.n_fft, self.hop_length, self.win_length = int(n_fft), int(hop_length), int(win_length)
+        self.center, self.log = bool(center), bool(log)
+        self._register_computed_buffers()
+
+    @property
+    def output_dim(self) -> int:
+        """Features per frame."""
+        return self.n_fft // 2 + 1
+
+    def _buffer_values(self) -> dict[str, torch.Tensor]:
+        return {"window": torch.hann_window(self.win_length)}
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(frames, n_fft // 2 + 1) float32 magnitudes (or their log) of a 1-D waveform."""
+        spec = torch.stft(waveform.float(), n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
+                          window=self.window.float(), center=self.center, pad_mode="reflect", normalized=False,
+                          return_complex=True)
+        magnitude = torch.abs(spec).transpose(0, 1)
+        return torch.log(torch.clamp(magnitude, min=self.LOG_FLOOR)) if self.log else magnitude
 
 
 def init_frontend_buffers(module: nn.Module, copy_fn) -> None:

@@ -24,6 +24,7 @@ from typing import NoReturn
 
 __all__ = [
     "ALIASES",
+    "CONFIG_ONLY_FAMILIES",
     "DEFAULT_NAMESPACE",
     "DOC_DISAGREEMENTS",
     "FAMILIES",
@@ -110,8 +111,8 @@ class Method:
 
     Attributes:
         key: Identifier used by :attr:`UpstreamSpec.method`, e.g. ``"hubert"``, ``"hubert_mgr"``, ``"xls_r"``.
-        title: The paper's full title, as the seed gives it.
-        paper_url: The paper's arXiv link, as the seed gives it.
+        title: The paper's full title, as the seed gives it; for methods outside the seed, a short title.
+        paper_url: The paper's arXiv link, as the seed gives it; ``None`` where none applies (classical features).
         bibtex: The seed's BibTeX block, dedented, content verbatim (typos included).
         description: The section's prose (notes included), ``""`` if none.
         extra_bibtex: Further citations the seed gives for the section.
@@ -124,7 +125,7 @@ class Method:
 
     key: str
     title: str
-    paper_url: str
+    paper_url: str | None
     bibtex: str
     description: str
     extra_bibtex: tuple[str, ...] = ()
@@ -149,7 +150,8 @@ class UpstreamSpec:
         pretraining_data: The (un)labelled data the checkpoint was trained on, from the seed.
         details: The seed's bullet list for this name, in order, as ``(key, value)`` pairs.
         notes: The seed's free text about this checkpoint, ``""`` if none.
-        s3prl_urls: What S3PRL 0.4.18's hub function downloads by default (non-legacy path), verbatim.
+        s3prl_urls: What S3PRL 0.4.18's hub function downloads by default (non-legacy path), verbatim; ``()``
+            for the names of :data:`CONFIG_ONLY_FAMILIES`, which download nothing.
         original_urls: Files of the original release (fairseq URL, the authors' own hosting) that download with a
             plain GET; ``()`` if none (then only S3PRL's copy can be fetched).
         release_page: The authors' release page when its files cannot be fetched directly (Google Drive).
@@ -298,7 +300,11 @@ FAMILIES: tuple[str, ...] = (
     "byol_s",
     "vggish",
     "passt",
+    "spectral",
 )
+# Families whose upstreams have no weights: S3PRL computes them from a yaml config that it ships (upstream/baseline,
+# upstream/log_stft). Their names download nothing: the config is built in (`auto.reference_config`).
+CONFIG_ONLY_FAMILIES: tuple[str, ...] = ("spectral",)
 
 # --- Weight licences (spread into the table entries) ----------------------------------------------------------
 # fairseq releases (wav2vec, vq-wav2vec, the discretebert RoBERTa, wav2vec 2.0, XLSR, XLS-R, conformer, HuBERT,
@@ -893,6 +899,60 @@ METHODS: dict[str, Method] = {
         }
         """),
         description="",
+    ),
+    # --- Not in the seed: S3PRL's signal-processing baselines (upstream/baseline, upstream/log_stft) -----------
+    "kaldi_features": Method(
+        key="kaldi_features",
+        section="Baseline features (Kaldi)",
+        title="Kaldi-compatible filterbank, MFCC and spectrogram features",
+        paper_url=None,
+        bibtex=_bibtex(r"""
+        @inproceedings{povey2011kaldi,
+            title={The Kaldi speech recognition toolkit},
+            author={Povey, Daniel and Ghoshal, Arnab and Boulianne, Gilles and Burget, Lukas and Glembek, Ondrej and Goel, Nagendra and Hannemann, Mirko and Motlicek, Petr and Qian, Yanmin and Schwarz, Petr and Silovsky, Jan and Stemmer, Georg and Vesely, Karel},
+            booktitle={IEEE 2011 Workshop on Automatic Speech Recognition and Understanding},
+            year={2011},
+            organization={IEEE Signal Processing Society}
+        }
+        """),
+        description=(
+            "Classical features, no training: torchaudio.compliance.kaldi's log mel filterbank, MFCC or log power "
+            "spectrogram of each utterance (25 ms povey windows every 10 ms), with S3PRL's deltas and "
+            "per-utterance mean and variance normalisation as its yaml config says."
+        ),
+        extra_bibtex=(_bibtex(r"""
+        @article{davis1980comparison,
+            title={Comparison of parametric representations for monosyllabic word recognition in continuously spoken sentences},
+            author={Davis, Steven and Mermelstein, Paul},
+            journal={IEEE Transactions on Acoustics, Speech, and Signal Processing},
+            volume={28},
+            number={4},
+            pages={357--366},
+            year={1980}
+        }
+        """),),
+    ),
+    "stft_features": Method(
+        key="stft_features",
+        section="Baseline features (STFT)",
+        title="STFT log mel, log linear and magnitude spectrogram features",
+        paper_url=None,
+        bibtex=_bibtex(r"""
+        @article{allen1977short,
+            title={Short term spectral analysis, synthesis, and modification by discrete Fourier transform},
+            author={Allen, Jont B.},
+            journal={IEEE Transactions on Acoustics, Speech, and Signal Processing},
+            volume={25},
+            number={3},
+            pages={235--238},
+            year={1977}
+        }
+        """),
+        description=(
+            "Classical features, no training: torch.stft of the waveform, as a log mel or log linear power "
+            "spectrogram normalised per utterance (S3PRL's OnlinePreprocessor, 25 ms Hann windows every 10 ms) or "
+            "as the STFT magnitude (S3PRL's log_stft expert, 32 ms windows every 20 ms)."
+        ),
     ),
 }
 
@@ -1980,6 +2040,65 @@ _TABLE: tuple[UpstreamSpec, ...] = (
         original_urls=("https://github.com/kkoutini/PaSST/releases/download/v0.0.3-audioset/passt-s-f128-stfthop160-p16-s10-ap.473-swa.pt",),
         **_PASST,
     ),
+    # --- Signal-processing baselines: not in the seed; no weights ---------------------------------------------
+    # S3PRL computes them from the yaml configs it ships (upstream/baseline/*.yaml, upstream/log_stft/stft_mag.yaml),
+    # so nothing is downloaded and there is no release: the licence is that of S3PRL's configs (Apache-2.0).
+    UpstreamSpec(
+        name="fbank",
+        family="spectral",
+        method="kaldi_features",
+        pretraining_data="none (signal processing, no training)",
+        s3prl_urls=(),
+        **_S3PRL,
+    ),
+    UpstreamSpec(
+        name="fbank_no_cmvn",
+        family="spectral",
+        method="kaldi_features",
+        pretraining_data="none (signal processing, no training)",
+        s3prl_urls=(),
+        **_S3PRL,
+    ),
+    UpstreamSpec(
+        name="mfcc",
+        family="spectral",
+        method="kaldi_features",
+        pretraining_data="none (signal processing, no training)",
+        s3prl_urls=(),
+        **_S3PRL,
+    ),
+    UpstreamSpec(
+        name="spectrogram",
+        family="spectral",
+        method="kaldi_features",
+        pretraining_data="none (signal processing, no training)",
+        s3prl_urls=(),
+        **_S3PRL,
+    ),
+    UpstreamSpec(
+        name="mel",
+        family="spectral",
+        method="stft_features",
+        pretraining_data="none (signal processing, no training)",
+        s3prl_urls=(),
+        **_S3PRL,
+    ),
+    UpstreamSpec(
+        name="linear",
+        family="spectral",
+        method="stft_features",
+        pretraining_data="none (signal processing, no training)",
+        s3prl_urls=(),
+        **_S3PRL,
+    ),
+    UpstreamSpec(
+        name="stft_mag",
+        family="spectral",
+        method="stft_features",
+        pretraining_data="none (signal processing, no training)",
+        s3prl_urls=(),
+        **_S3PRL,
+    ),
 )
 
 # --- Aliases ----------------------------------------------------------------------------------------------------
@@ -2012,6 +2131,7 @@ _ALIAS_ROWS: tuple[tuple[str, str], ...] = (
     ("unispeech_sat",       "unispeech_sat_base_plus"),                                    # unispeech_sat/hubconf.py
     ("wavlm",               "wavlm_base_plus"),                                            # wavlm/hubconf.py
     ("data2vec",            "data2vec_base_960"),                                          # data2vec/hubconf.py
+    ("baseline",            "fbank"),                                                      # baseline/hubconf.py
 )  # fmt: skip
 
 # Name -> one sentence, printed by the model cards: where S3PRL's docs (the seed) and its code disagree, we follow
@@ -2068,8 +2188,13 @@ def _build(table, alias_rows):
             _fail(f"{spec.name!r} has method {spec.method!r}, not a key of METHODS")
         if spec.aliases or spec.revision:
             _fail(f"{spec.name!r} lists aliases or a revision by hand; they come from the alias rows and pins.json")
-        if not spec.s3prl_urls or not spec.license:
-            _fail(f"{spec.name!r} has no S3PRL URL or no licence")
+        if not spec.license:
+            _fail(f"{spec.name!r} has no licence")
+        if spec.family in CONFIG_ONLY_FAMILIES:
+            if spec.s3prl_urls or spec.original_urls:
+                _fail(f"{spec.name!r} belongs to a config-only family, so it has no checkpoint URL")
+        elif not spec.s3prl_urls:
+            _fail(f"{spec.name!r} has no S3PRL URL")
         by_name[spec.name] = spec
     for family in FAMILIES:
         if not any(spec.family == family for spec in table):
@@ -2077,6 +2202,8 @@ def _build(table, alias_rows):
     for key, method in METHODS.items():
         if method.key != key or not method.bibtex:
             _fail(f"METHODS[{key!r}] has key {method.key!r} or an empty BibTeX")
+        if method.paper_url is not None and not method.paper_url.startswith("https://"):
+            _fail(f"METHODS[{key!r}] has paper_url {method.paper_url!r}: an https link or None")
 
     aliases = {}
     for alias, target in alias_rows:

@@ -59,12 +59,17 @@ def load_cases(folder: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def converted_fixture(tmp_path_factory):
-    """Convert a fixture's original checkpoint once per session: converted_fixture(folder, source) -> dir."""
+    """Convert a fixture's original checkpoint once per session: converted_fixture(folder, source) -> dir.
+
+    The default source is `original_s3prl.pt`, or the file `meta.json` names as `original` (S3PRL's yaml config, for
+    upstreams without weights).
+    """
     from s3prl_hf.convert import convert_checkpoint
 
     made: dict[tuple[str, str], Path] = {}
 
-    def convert(folder: Path, source: str = "original_s3prl.pt") -> Path:
+    def convert(folder: Path, source: str | None = None) -> Path:
+        source = source or fixture_meta(folder).get("original", "original_s3prl.pt")
         key = (folder.name, source)
         if key not in made:
             output = tmp_path_factory.mktemp("converted") / f"{folder.name}-{Path(source).stem}"

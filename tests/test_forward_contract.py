@@ -92,6 +92,10 @@ TINY_CONFIGS = {
                             num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
                             resolution_ratios=[[1, 2], [1, 2]], encoder_block_layers=[1, 1], middle_block_layers=1,
                             decoder_block_layers=[1, 0], resampler_kernel_size=3),
+    # no weights to shrink: S3PRL's mel.yaml (the padded-batch path; the fixtures cover the others)
+    "spectral": dict(feature_config={"win_ms": 25, "hop_ms": 10, "n_freq": 201, "n_mels": 80, "n_mfcc": 13,
+                                     "input": {"feat_type": "mel", "channel": 0, "log": True, "delta": 0,
+                                               "cmvn": True}}),
 }
 
 
@@ -225,6 +229,8 @@ def test_save_and_reload_through_transformers_auto_model(model, tmp_path):
 
 
 def test_backward_reaches_every_parameter(model):
+    if not any(True for _ in model.parameters()):
+        pytest.skip("no parameters: a signal-processing baseline has nothing to train")
     model.train()
     wavs, wavs_len = _batch([4000, 800])
     all_hs, _ = model(wavs, wavs_len)

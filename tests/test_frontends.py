@@ -14,8 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from s3prl_hf.frontends import (KaldiFeatures, StftFeatures, append_deltas, compute_deltas, create_dct,
-                                melscale_fbanks, utterance_cmvn)
+from s3prl_hf.frontends import (KaldiFeatures, StftFeatures, StftMagnitude, append_deltas, compute_deltas,
+                                create_dct, melscale_fbanks, utterance_cmvn)
 
 FOLDER = Path(__file__).parent / "fixtures" / "frontends"
 META = json.loads((FOLDER / "frontends.json").read_text())
@@ -75,8 +75,8 @@ def test_s3prl_online_preprocessor_matches(name):
     audio = META["cases"][name]["audio"]
     feature = audio["input"]
     frontend = StftFeatures(win_ms=audio["win_ms"], hop_ms=audio["hop_ms"], n_freq=audio["n_freq"],
-                            n_mels=audio["n_mels"], feat_type=feature["feat_type"], log=feature["log"],
-                            delta=feature["delta"], cmvn=feature["cmvn"])
+                            n_mels=audio["n_mels"], n_mfcc=audio["n_mfcc"], feat_type=feature["feat_type"],
+                            log=feature["log"], delta=feature["delta"], cmvn=feature["cmvn"])
     got, lengths = frontend(WAVS, LENS)
     assert frontend.output_dim == META["cases"][name]["output_dim"]
     assert_close(got, TENSORS[name], name)
@@ -85,6 +85,18 @@ def test_s3prl_online_preprocessor_matches(name):
         assert lengths == [16, 11, 5]
         expected_zero_rows = (TENSORS[name].abs().sum(-1) == 0).sum(-1).tolist()
         assert expected_zero_rows == [16 - n for n in lengths]
+
+
+@pytest.mark.parametrize("name", cases("s3prl.upstream.log_stft"))
+@torch.no_grad()
+def test_s3prl_log_stft_spectrogram_matches(name):
+    options = META["cases"][name]["options"]
+    frontend = StftMagnitude(options["n_fft"], options["hop_length"], options["win_length"], center=options["center"],
+                             log=options["log"])
+    for i, wav in enumerate(UTTERANCES):
+        got = frontend(wav)
+        assert got.shape[-1] == frontend.output_dim
+        assert_close(got, TENSORS[f"{name}.{i}"], f"{name}, utterance {i}")
 
 
 @pytest.mark.parametrize("name", cases("torchaudio.functional.melscale_fbanks"))
@@ -99,7 +111,8 @@ def test_create_dct_matches_torchaudio(name):
 
 def test_every_case_is_tested():
     tested = set()
-    for prefix in ("torchaudio.compliance.kaldi", "torchaudio.functional", "s3prl.upstream.baseline"):
+    for prefix in ("torchaudio.compliance.kaldi", "torchaudio.functional", "s3prl.upstream.baseline",
+                   "s3prl.upstream.log_stft"):
         tested |= set(cases(prefix))
     assert tested == set(META["cases"])
 
@@ -130,9 +143,26 @@ def test_kaldi_needs_one_full_window():
         KaldiFeatures("fbank")(torch.zeros(399))
 
 
-def test_stft_features_reject_mel_with_other_fft_sizes():
+@pytest.mark.parametrize("feat_type", ["mel", "linear"])
+def test_stft_features_reject_other_fft_sizes(feat_type):
+    # S3PRL's OnlinePreprocessor applies MelScale(n_stft=201) whatever the feature and fails on other sizes
     with pytest.raises(ValueError, match="n_freq=201"):
-        StftFeatures(n_freq=257, feat_type="mel")
+        StftFeatures(n_freq=257, feat_type=feat_type)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"feat_type": "wav"}, "feat_type"),
+    ({"feat_type": "mfcc", "n_mfcc": 129}, "n_mfcc"),
+    ({"win_ms": 30}, "win_length <= n_fft"),
+])
+def test_stft_features_reject_what_s3prl_cannot_run(options, message):
+    with pytest.raises(ValueError, match=message):
+        StftFeatures(**options)
+
+
+def test_stft_magnitude_rejects_a_window_longer_than_the_fft():
+    with pytest.raises(ValueError, match="win_length <= n_fft"):
+        StftMagnitude(256, 128, 400)
 
 
 def test_package_does_not_import_torchaudio():

@@ -12,8 +12,10 @@ import torch
 from conftest import fixture_dirs, fixture_meta, load_cases
 from s3prl_hf import AutoUpstream
 
-# The fairseq release of the wav2vec 2.0 conformers has no file extension (LL_relpos_PT_no_FT).
-SOURCES = ["original_s3prl.pt", "original_fairseq.pt", "original_fairseq"]
+# The fairseq release of the wav2vec 2.0 conformers has no file extension (LL_relpos_PT_no_FT). Upstreams without
+# weights have S3PRL's yaml config as their original.
+FAIRSEQ_SOURCES = ["original_fairseq.pt", "original_fairseq"]
+SOURCES = ["original_s3prl.pt", *FAIRSEQ_SOURCES, "original_s3prl.yaml"]
 PARAMS = [pytest.param(folder, source, id=f"{folder.name}-{source.split('_')[1].split('.')[0]}")
           for folder in fixture_dirs() for source in SOURCES if (folder / source).exists()]
 
@@ -53,7 +55,7 @@ def test_converted_checkpoint_matches_s3prl(folder, source, converted_fixture):
 
 
 def fairseq_source(folder):
-    return next((name for name in SOURCES[1:] if (folder / name).exists()), None)
+    return next((name for name in FAIRSEQ_SOURCES if (folder / name).exists()), None)
 
 
 @pytest.mark.parametrize("folder", [f for f in fixture_dirs() if fairseq_source(f)])

@@ -9,6 +9,7 @@ Three oracles, strongest last:
 """
 
 import ast
+import dataclasses
 import os
 import pickle
 import re
@@ -77,8 +78,10 @@ HUB_ONLY_NAMES = {
     # multires_hubert/hubconf.py
     "multires_hubert_base", "multires_hubert_large", "multires_hubert_multilingual_base",
     "multires_hubert_multilingual_large400k", "multires_hubert_multilingual_large600k",
+    # baseline/hubconf.py and log_stft/hubconf.py: signal-processing features, no weights
+    "fbank", "fbank_no_cmvn", "mfcc", "spectrogram", "mel", "linear", "stft_mag", "baseline",
 }
-HUB_ONLY_METHODS = {"passt", "lighthubert", "multires_hubert"}
+HUB_ONLY_METHODS = {"passt", "lighthubert", "multires_hubert", "kaldi_features", "stft_features"}
 
 # Every S3PRL hub function that only calls another one, read by hand from s3prl 0.4.18's hubconf files.
 HAND_CHECKED_ALIASES = {
@@ -104,6 +107,7 @@ HAND_CHECKED_ALIASES = {
     "wavlm": "wavlm_base_plus",
     "data2vec": "data2vec_base_960",
     "lighthubert": "lighthubert_small",  # hub-only
+    "baseline": "fbank",  # not in the seed
 }
 
 # Where each default name ends up after following the whole chain.
@@ -171,6 +175,7 @@ def test_registry_covers_exactly_the_seed_plus_the_hub_only_names():
     hub_only_canonical = HUB_ONLY_NAMES - set(HAND_CHECKED_ALIASES)
     assert len(UPSTREAMS) == len(SEED_NAMES) - len(seed_aliases) + len(hub_only_canonical)
     assert {spec.method for spec in UPSTREAMS if spec.name in HUB_ONLY_NAMES} - {"ssast"} == HUB_ONLY_METHODS
+    assert resolve_name("baseline") == "fbank"
 
 
 def test_aliases_match_s3prl_hub_code():
@@ -339,9 +344,15 @@ def test_every_spec_is_complete(spec):
         assert spec.license_url and spec.license_url.startswith("https://")
     method = METHODS[spec.method]
     assert method.bibtex.startswith("@") and method.bibtex.rstrip().endswith("}")
-    assert method.paper_url.startswith("https://arxiv.org/abs/")
+    if spec.family in registry.CONFIG_ONLY_FAMILIES:
+        assert method.paper_url is None  # classical features: no paper link applies
+    else:
+        assert method.paper_url.startswith("https://arxiv.org/abs/")
     assert spec.pretraining_data
-    assert spec.s3prl_urls and all(url.startswith("https://") for url in spec.s3prl_urls)
+    if spec.family in registry.CONFIG_ONLY_FAMILIES:
+        assert spec.s3prl_urls == () and spec.original_urls == ()  # no weights: nothing to download
+    else:
+        assert spec.s3prl_urls and all(url.startswith("https://") for url in spec.s3prl_urls)
     assert all(url.startswith("https://") for url in spec.original_urls)
     assert spec.revision == registry.PINS["revisions"].get(spec.name)  # pinned by conversion/publish.py only
 
@@ -349,6 +360,9 @@ def test_every_spec_is_complete(spec):
 @pytest.mark.parametrize("spec", UPSTREAMS, ids=lambda spec: spec.name)
 def test_every_name_lists_downloadable_original_files(spec):
     """Day one: every name can be fetched from the files S3PRL downloads (then the original release)."""
+    if spec.family in registry.CONFIG_ONLY_FAMILIES:
+        assert spec.download_options == ()  # built from their config: nothing to fetch
+        return
     assert spec.download_options and spec.download_options[0] == tuple(source_file(u) for u in spec.s3prl_urls)
     for option in spec.download_options:
         for source in option:
@@ -433,14 +447,26 @@ def test_build_accepts_the_real_table():
         pytest.param([_spec("a", family="nope")], [], "family 'nope'", id="unknown-family"),
         pytest.param([_spec("a", method="nope")], [], "method 'nope'", id="unknown-method"),
         pytest.param([_spec("a", aliases=("b",))], [], "lists aliases or a revision by hand", id="hand-written-aliases"),
+        pytest.param([_spec("a", s3prl_urls=())], [], "has no S3PRL URL", id="no-url"),
+        pytest.param([_spec("a", family="spectral")], [], "config-only family, so it has no checkpoint URL",
+                     id="url-without-weights"),
     ],
 )
 def test_build_rejects_a_broken_table(table, rows, problem):
     # Keep every family populated so that only the planted problem can fail.
     specs = [_spec(s) if isinstance(s, str) else s for s in table]
-    specs += [_spec(f"filler_{family}", family=family) for family in FAMILIES]
+    specs += [_spec(f"filler_{family}", family=family,
+                    s3prl_urls=() if family in registry.CONFIG_ONLY_FAMILIES else ("https://example.com/x.pt",))
+              for family in FAMILIES]
     with pytest.raises(ValueError, match=re.escape(problem)):
         registry._build(specs, rows)
+
+
+def test_a_method_link_is_https_or_none(monkeypatch):
+    broken = dataclasses.replace(METHODS["hubert"], paper_url="arxiv 2106.07447")
+    monkeypatch.setitem(METHODS, "hubert", broken)
+    with pytest.raises(ValueError, match="an https link or None"):
+        registry._build(registry._TABLE, registry._ALIAS_ROWS)
 
 
 # --- registry.py stays light --------------------------------------------------------------------------------------

@@ -135,10 +135,16 @@ def versions() -> Dict[str, str]:
     return out
 
 
-def run_s3prl_cases(hub_entry: str, ckpt_path: Path, case_inputs: dict, cases: Optional[Dict[str, dict]] = None):
+def run_s3prl_cases(hub_entry: str, ckpt_path: Optional[Path], case_inputs: dict,
+                    cases: Optional[Dict[str, dict]] = None, extra_conf: Optional[dict] = None):
     """Run S3PRLUpstream (eval mode, no_grad) on every case (``CASES`` unless a family passes its own, in the same
-    format); return tensors + what S3PRLUpstream reports."""
+    format); return tensors + what S3PRLUpstream reports. ``ckpt_path=None`` runs the hub entry without
+    ``path_or_url`` (entries without weights); ``extra_conf`` goes to S3PRLUpstream as given."""
     from s3prl.nn import S3PRLUpstream
+
+    source = {} if ckpt_path is None else {"path_or_url": str(ckpt_path)}
+    if extra_conf is not None:
+        source["extra_conf"] = extra_conf
 
     tensors: Dict[str, torch.Tensor] = {}
     info = None
@@ -147,7 +153,7 @@ def run_s3prl_cases(hub_entry: str, ckpt_path: Path, case_inputs: dict, cases: O
         key = json.dumps(spec["options"], sort_keys=True)
         if key not in upstreams:
             # NB: S3PRLUpstream.__init__ reseeds the global RNGs and ends in train mode.
-            up = S3PRLUpstream(hub_entry, path_or_url=str(ckpt_path), **spec["options"])
+            up = S3PRLUpstream(hub_entry, **source, **spec["options"])
             up.eval()
             upstreams[key] = up
         up = upstreams[key]
@@ -201,9 +207,13 @@ def write_safetensors_canonical(tensors: Dict[str, torch.Tensor], path: Path, me
             assert torch.equal(f.get_tensor(k), tensors[k]), k
 
 
-def write_expected(out_dir: Path, tensors, common_meta: Dict[str, str], cases: Optional[Dict[str, dict]] = None):
+def write_expected(out_dir: Path, tensors, common_meta: Dict[str, str], cases: Optional[Dict[str, dict]] = None,
+                   source: Optional[dict] = None):
+    """Write expected.safetensors; each case records S3PRLUpstream's arguments (``source``: how the checkpoint was
+    given, ``{"path_or_url": "original_s3prl.pt"}`` by default)."""
+    source = {"path_or_url": "original_s3prl.pt"} if source is None else source
     cases_json = json.dumps(
-        {case: {"name": common_meta["hub_entry"], "path_or_url": "original_s3prl.pt", **spec["options"],
+        {case: {"name": common_meta["hub_entry"], **source, **spec["options"],
                 "lengths": spec["lengths"], **({"inputs_from": spec["inputs_from"]} if "inputs_from" in spec else {})}
          for case, spec in (CASES if cases is None else cases).items()},
         sort_keys=True,

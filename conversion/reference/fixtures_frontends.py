@@ -5,8 +5,9 @@ Written to ``tests/fixtures/frontends/``:
 * ``frontends.safetensors``: the input waveforms (int16 PCM, like the parity fixtures) and, per case, what
   torchaudio 2.11 computes from them: ``torchaudio.compliance.kaldi.{fbank,spectrogram,mfcc}`` with many option
   sets, ``torchaudio.functional.{compute_deltas,melscale_fbanks,create_dct}``, S3PRL's baseline ``extracter``
-  (kaldi fbank + deltas + CMVN) and S3PRL's ``OnlinePreprocessor`` (torch.stft + torchaudio MelScale + log + deltas +
-  CMVN) on a zero-padded batch;
+  (kaldi fbank + deltas + CMVN), S3PRL's ``OnlinePreprocessor`` (torch.stft + torchaudio MelScale / MFCC, phase or
+  real/imaginary parts + log + deltas + CMVN) on a zero-padded batch, and S3PRL's ``log_stft`` ``Spectrogram`` (STFT
+  magnitude, optionally its log) per utterance;
 * ``frontends.json``: each case's function and options, the versions and the sha256 of the tensors file.
 
 ``tests/test_frontends.py`` checks ``s3prl_hf.frontends`` against these numbers; no torchaudio is needed there.
@@ -69,6 +70,20 @@ ONLINE_CASES = {
                                                              "cmvn": False}},
     "online_logmel80_delta1": {**_AUDIO, "n_mels": 80, "input": {"feat_type": "mel", "log": True, "delta": 1,
                                                                  "cmvn": False}},
+    # torchaudio's MFCC transform (128 mel bands, log(x + 1e-6)), the STFT's phase and its real/imaginary parts
+    "online_mfcc20_delta1_cmvn": {**_AUDIO, "n_mfcc": 20, "n_mels": 40, "input": {"feat_type": "mfcc", "log": False,
+                                                                                   "delta": 1, "cmvn": True}},
+    "online_phase_cmvn": {**_AUDIO, "n_mels": 40, "input": {"feat_type": "phase", "log": False, "delta": 0,
+                                                            "cmvn": True}},
+    "online_complx": {**_AUDIO, "n_mels": 40, "input": {"feat_type": "complx", "log": False, "delta": 0,
+                                                        "cmvn": False}},
+}
+# S3PRL's log_stft Spectrogram (upstream/log_stft/expert.py) configs, applied to each utterance alone.
+LOG_STFT_CASES = {
+    "log_stft_mag": {"n_fft": 512, "hop_length": 320, "win_length": 512, "window": "hann", "center": True,
+                     "log": False},
+    "log_stft_log_uncentred": {"n_fft": 512, "hop_length": 160, "win_length": 400, "window": "hann",
+                               "center": False, "log": True},
 }
 
 DELTA_WINDOWS = [3, 5, 7]
@@ -121,6 +136,15 @@ def build_frontends(out_root: Path, case_inputs: dict, check_dir: Path) -> List[
             tensors[name] = feats.contiguous()
             cases[name] = {"function": "s3prl.upstream.baseline.preprocessor.OnlinePreprocessor", "audio": audio,
                            "output_dim": dim, "batch": True}
+
+        from s3prl.upstream.log_stft.expert import Spectrogram
+
+        for name, options in LOG_STFT_CASES.items():
+            extracter = Spectrogram({"spectrogram": dict(options)})
+            for i, wav in enumerate(utterances):
+                tensors[f"{name}.{i}"] = extracter(wav).contiguous()
+            cases[name] = {"function": "s3prl.upstream.log_stft.expert.Spectrogram", "options": options,
+                           "per_utterance": True}
 
         for name, kwargs in MELSCALE_CASES.items():
             tensors[name] = torchaudio.functional.melscale_fbanks(**kwargs).contiguous()

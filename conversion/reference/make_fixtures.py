@@ -60,6 +60,8 @@ FAMILIES: Dict[str, str] = {
     "lighthubert": "fixtures_lighthubert:build_lighthubert",
     # needs a facebookresearch/fairseq checkout in $FAIRSEQ_SRC (see fixtures_multires_hubert.py)
     "multires_hubert": "fixtures_multires_hubert:build_multires_hubert",
+    # no weights: S3PRL's yaml configs (upstream/baseline, upstream/log_stft)
+    "spectral": "fixtures_spectral:build_spectral",
 }
 
 

@@ -33,9 +33,10 @@ class UpstreamNotAvailableError(OSError):
 
 @dataclass(frozen=True)
 class Location:
-    """What transformers loads: a local folder, or a Hub repo id (`revision`, cache only when `local_files_only`)."""
+    """What transformers loads: a local folder, or a Hub repo id (`revision`, cache only when `local_files_only`);
+    no path for names built from their config alone."""
 
-    path: str
+    path: str | None
     revision: str | None = None
     local_files_only: bool = False
     spec: registry.UpstreamSpec | None = None

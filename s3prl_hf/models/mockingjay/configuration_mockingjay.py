@@ -13,8 +13,9 @@ from collections.abc import Mapping
 
 from huggingface_hub.dataclasses import strict
 
-from ...frontends import KALDI_DEFAULTS, STFT_FEATURES, kaldi_frame_sizes, kaldi_output_dim
+from ...frontends import STFT_FEATURES, kaldi_frame_sizes, kaldi_output_dim
 from ...modeling_utils import EncoderLayersConfig
+from ..spectral.configuration_spectral import normalize_extracter_config
 
 # S3PRL's mockingjay expert reports this stride whatever the frontend (`get_downsample_rates` returns 160).
 DOWNSAMPLE_RATE = 160
@@ -83,30 +84,13 @@ def _normalize_online(audio: Mapping) -> dict:
 
 
 def _normalize_kaldi(audio: Mapping) -> dict:
-    kaldi = audio["kaldi"]
-    feat_type = kaldi.get("feat_type", "fbank")  # ExtractAudioFeature's default
-    if feat_type not in KALDI_DEFAULTS:
-        raise ValueError(f"kaldi feat_type must be one of {sorted(KALDI_DEFAULTS)}, got {feat_type!r}")
-    if not isinstance(kaldi.get(feat_type), Mapping):
-        raise ValueError(f"the kaldi audio config has no '{feat_type}' options section")
-    options = dict(kaldi[feat_type])
-    # S3PRL passes sample_frequency=16000 itself; giving it again fails in S3PRL.
-    unknown = sorted(set(options) - set(KALDI_DEFAULTS[feat_type]) | ({"sample_frequency"} & set(options)))
-    if unknown:
-        raise ValueError(f"unsupported kaldi {feat_type} options: {unknown}")
-    if options.get("dither", 0.0) != 0.0:
-        raise ValueError("dither != 0 makes the features random; only dither=0.0 is reproducible")
-    shift = kaldi_frame_sizes(**options)[1]
+    # S3PRL's mockingjay expert builds this frontend with the baseline extracter (`upstream/baseline/extracter.py`)
+    out = normalize_extracter_config(audio)
+    feat_type = out["kaldi"]["feat_type"]
+    shift = kaldi_frame_sizes(**out["kaldi"][feat_type])[1]
     if shift != DOWNSAMPLE_RATE:
         raise ValueError(f"a frame shift of {shift} samples: S3PRL's mockingjay expert assumes {DOWNSAMPLE_RATE}")
-    delta = dict(audio.get("delta") or {})
-    cmvn = dict(audio.get("cmvn") or {})
-    if "use_cmvn" not in cmvn:
-        raise ValueError("the kaldi audio config has no cmvn.use_cmvn (S3PRL's CMVN module requires it)")
-    return {"kaldi": {"feat_type": feat_type, feat_type: options},
-            "delta": {"order": int(delta.get("order", 2)), "win_length": int(delta.get("win_length", 5)),
-                      "mode": delta.get("mode", "replicate")},
-            "cmvn": {"use_cmvn": bool(cmvn["use_cmvn"]), "eps": float(cmvn.get("eps", 1e-10))}}
+    return out
 
 
 def audio_feature_dim(audio: Mapping) -> int:
