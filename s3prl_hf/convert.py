@@ -74,6 +74,9 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "pase_plus": convert_pase_plus,  # the checkpoint + JSON cfg combined (convert_pase_plus.load_release)
     "vq_wav2vec": convert_vq_wav2vec,
 }
+# Converter options that come from the name converted for, not from the checkpoint: names whose S3PRL hub function
+# runs another name's checkpoint differently (`decoar` keeps only the last of decoar_layers' states).
+NAME_OPTIONS: dict[str, dict] = {"decoar": {"last_layer_only": True}}
 # families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
 PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
 # Releases of two files: what the second one is, and name fragments that find it beside the first one when it
@@ -158,7 +161,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         elif spec.family == "pase_plus" and frontend_checkpoint is not None and set(state) != {"cfg", "ckpt"}:
             model = convert_pase_plus(load_pase_release(checkpoint, frontend_checkpoint))  # the checkpoint + its cfg
         else:
-            model = CONVERTERS[spec.family](state)
+            model = CONVERTERS[spec.family](state, **NAME_OPTIONS.get(spec.name, {}))
     del state
     model.config.s3prl_name = spec.name
     verify_forward(model)
