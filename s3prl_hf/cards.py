@@ -22,7 +22,9 @@ DATASET_IDS = {
     "VoxPopuli": "facebook/voxpopuli",
     "CommonVoice": "mozilla-foundation/common_voice_11_0",
 }
-MULTILINGUAL_METHODS = {"xls_r", "xlsr"}
+MULTILINGUAL_METHODS = {"xls_r", "xlsr", "voxpopuli", "mhubert"}
+# Monolingual checkpoints in another language than English (card metadata).
+LANGUAGES = {"wav2vec2_base_s2st_es_voxpopuli": "es", "wav2vec2_conformer_large_s2st_es_voxpopuli": "es"}
 AUDIO_FAMILIES = {"ast", "ssast", "mae_ast", "byol_a", "byol_s", "vggish"}
 
 # What each hidden state is, per family, as S3PRL defines it (research notes, from S3PRL's experts).
@@ -416,6 +418,19 @@ QUIRKS.update(
         "(`s3prl_hf.models.pase_plus.convert_pase_plus.load_release`) into one file to convert.",
     ),
 )
+# Names whose S3PRL hub function runs another name's checkpoint differently: their own note and quirks, which replace
+# (note) or extend (quirks) the family's.
+NAME_HIDDEN_STATE_NOTES = {
+    "decoar": ("S3PRL's `decoar` entry returns 1 state: the last layer's output of the forward and the backward LSTM "
+               "stacks concatenated (2 x 1024), the backward stack reading each utterance reversed; it is the last of "
+               "decoar_layers' 4 states for the same checkpoint. " + _FBANK_INPUT),
+}
+NAME_QUIRKS = {
+    "decoar": ("S3PRL's `decoar` expert loads the checkpoint non-strictly under the released multi-layer LSTM names "
+               "only: a checkpoint with S3PRL's per-layer names would run random LSTMs there, and is refused under "
+               "this name (convert it as decoar_layers).",),
+}
+
 COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",
@@ -435,13 +450,16 @@ S3PRL_CITATION = """@inproceedings{yang21c_interspeech,
 
 def _front_matter(spec: registry.UpstreamSpec) -> str:
     lines = ["---", "library_name: s3prl_hf", "pipeline_tag: feature-extraction"]
-    if spec.license == "other" or spec.license_url and spec.license not in ("mit", "apache-2.0", "bsd-3-clause"):
+    if spec.license == "other" or spec.license_url and spec.license not in ("mit", "apache-2.0", "bsd-3-clause",
+                                                                            "cc-by-nc-4.0"):
         lines += ["license: other", f"license_name: {spec.name}-weights"]
         if spec.license_url:
             lines.append(f"license_link: {spec.license_url}")
     else:
         lines.append(f"license: {spec.license}")
-    if spec.method in MULTILINGUAL_METHODS:
+    if spec.name in LANGUAGES:
+        lines.append(f"language: {LANGUAGES[spec.name]}")
+    elif spec.method in MULTILINGUAL_METHODS:
         lines.append("language: multilingual")
     elif spec.family not in AUDIO_FAMILIES:
         lines.append("language: en")
@@ -515,8 +533,9 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
         out += _layer_table(config) + [""]
     else:
         out += ["Layer table: known once the family is implemented.", ""]
-    if spec.family in HIDDEN_STATE_NOTES:
-        out += [HIDDEN_STATE_NOTES[spec.family], ""]
+    note = NAME_HIDDEN_STATE_NOTES.get(spec.name, HIDDEN_STATE_NOTES.get(spec.family))
+    if note:
+        out += [note, ""]
     if method.description:
         out += [method.description, ""]
 
@@ -531,7 +550,7 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
         out += ["", spec.notes]
     out.append("")
 
-    quirks = QUIRKS.get(spec.family, ()) + COMMON_QUIRKS if available else ()
+    quirks = QUIRKS.get(spec.family, ()) + NAME_QUIRKS.get(spec.name, ()) + COMMON_QUIRKS if available else ()
     disagreements = [text for name, text in registry.DOC_DISAGREEMENTS.items()
                      if name == spec.name or name in spec.aliases]
     if quirks or disagreements:

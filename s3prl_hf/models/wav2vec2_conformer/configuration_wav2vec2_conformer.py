@@ -69,4 +69,8 @@ class S3prlWav2Vec2ConformerConfig(S3prlWav2Vec2Config):
 REFERENCE_CONFIGS: dict[str, dict] = {
     "wav2vec2_conformer_relpos": dict(position_embeddings_type="relative"),
     "wav2vec2_conformer_rope": dict(position_embeddings_type="rotary"),
+    # fairseq's speech-to-speech "Conformer | LARGE" encoders (examples/speech_to_speech/docs/
+    # enhanced_direct_s2st_discrete_units.md) do not say their position encoding: assumed to be the recipe's rel_pos.
+    "wav2vec2_conformer_large_s2st_es_voxpopuli": dict(position_embeddings_type="relative"),
+    "wav2vec2_conformer_large_s2st_en_librilight": dict(position_embeddings_type="relative"),
 }
