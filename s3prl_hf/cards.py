@@ -46,7 +46,10 @@ HIDDEN_STATE_NOTES = {
         "S3PRL records the input of every conformer layer and the encoder output: `num_hidden_layers + 1` states. "
         "The conformer encoder has no positional conv: state 0 is the projected CNN features with padded frames "
         "zeroed, states 1 to L-1 are layer outputs, and the last state is the encoder's final LayerNorm of the "
-        "last layer's output. Positions enter every layer's attention (relative encodings or rotary embeddings)."
+        "last layer's output. Positions enter every layer's attention (relative encodings or rotary embeddings). "
+        "A conformer whose config names another position encoding (fairseq's \"abs\") runs in the transformer "
+        "encoder instead, as in S3PRL: the encoder input is x + positional conv (LayerNorm after it when post-LN), as "
+        "in wav2vec 2.0, and the attention sees no positions."
     ),
     "data2vec": (
         "S3PRL records the input of every transformer layer and the encoder output: `num_hidden_layers + 1` "
@@ -109,6 +112,10 @@ QUIRKS = {
         "The rotary frequencies are the checkpoint's own `inv_freq`, as S3PRL uses them; cos/sin in fp32.",
         "The BatchNorm running statistics of every convolution module come from the checkpoint; the unused "
         "positional conv weights fairseq stores are dropped.",
+        "\"abs\" conformers: the sequence is zero-padded to a multiple of `required_seq_len_multiple` frames (2 by "
+        "default) before the layers, as fairseq's transformer encoder does; the extra frames are masked keys, but "
+        "every depthwise conv reads them, so the last frames depend on them. fairseq's own attention (`attn_type` "
+        "other than espnet) is loaded like ESPnet's; with rope it ignores the positions, as in S3PRL.",
     ),
     "data2vec": (
         _CONV_LENGTH_MASK,
