@@ -9,8 +9,9 @@ otherwise, the code wins and :data:`DOC_DISAGREEMENTS` says so.
 Every fact here was checked against S3PRL 0.4.18 (``s3prl/upstream/*/hubconf.py``, star-imported in order by
 ``s3prl/hub.py``; none of the names below is shadowed by a later module) and against S3PRL's documentation of
 them (``upstream_collection.rst``, "the seed"). Seed text is kept verbatim, typos included, with its reST markup
-reduced to plain text. Hub functions outside the seed (``ssast_patch_base``, ``contentvec``, ``decoar``, ...) are listed
-after the seed's entries, their prose taken from S3PRL 0.4.18's own docs or the authors' release pages.
+reduced to plain text. Hub functions outside the seed (``ssast_patch_base`` beside its sibling; ``contentvec``,
+``decoar``, ``spec_augment``, ... in one block at the end) take their prose from S3PRL 0.4.18's own docs or the
+authors' release pages.
 
 This module is pure data + lookup: it imports only the standard library, so it can be read without torch.
 """
