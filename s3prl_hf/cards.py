@@ -22,7 +22,9 @@ DATASET_IDS = {
     "VoxPopuli": "facebook/voxpopuli",
     "CommonVoice": "mozilla-foundation/common_voice_11_0",
 }
-MULTILINGUAL_METHODS = {"xls_r", "xlsr"}
+MULTILINGUAL_METHODS = {"xls_r", "xlsr", "voxpopuli", "mhubert"}
+# Monolingual checkpoints in another language than English (card metadata).
+LANGUAGES = {"wav2vec2_base_s2st_es_voxpopuli": "es", "wav2vec2_conformer_large_s2st_es_voxpopuli": "es"}
 AUDIO_FAMILIES = {"ast", "ssast", "mae_ast", "byol_a", "byol_s", "vggish", "passt"}
 # Multilingual checkpoints of otherwise English methods.
 MULTILINGUAL_NAMES = {"multires_hubert_multilingual_base", "multires_hubert_multilingual_large400k",
@@ -47,7 +49,10 @@ HIDDEN_STATE_NOTES = {
         "S3PRL records the input of every conformer layer and the encoder output: `num_hidden_layers + 1` states. "
         "The conformer encoder has no positional conv: state 0 is the projected CNN features with padded frames "
         "zeroed, states 1 to L-1 are layer outputs, and the last state is the encoder's final LayerNorm of the "
-        "last layer's output. Positions enter every layer's attention (relative encodings or rotary embeddings)."
+        "last layer's output. Positions enter every layer's attention (relative encodings or rotary embeddings). "
+        "A conformer whose config names another position encoding (fairseq's \"abs\") runs in the transformer "
+        "encoder instead, as in S3PRL: the encoder input is x + positional conv (LayerNorm after it when post-LN), as "
+        "in wav2vec 2.0, and the attention sees no positions."
     ),
     "data2vec": (
         "S3PRL records the input of every transformer layer and the encoder output: `num_hidden_layers + 1` "
@@ -125,6 +130,10 @@ QUIRKS = {
         "The rotary frequencies are the checkpoint's own `inv_freq`, as S3PRL uses them; cos/sin in fp32.",
         "The BatchNorm running statistics of every convolution module come from the checkpoint; the unused "
         "positional conv weights fairseq stores are dropped.",
+        "\"abs\" conformers: the sequence is zero-padded to a multiple of `required_seq_len_multiple` frames (2 by "
+        "default) before the layers, as fairseq's transformer encoder does; the extra frames are masked keys, but "
+        "every depthwise conv reads them, so the last frames depend on them. fairseq's own attention (`attn_type` "
+        "other than espnet) is loaded like ESPnet's; with rope it ignores the positions, as in S3PRL.",
     ),
     "data2vec": (
         _CONV_LENGTH_MASK,
@@ -515,6 +524,19 @@ QUIRKS.update(
         "here. Its frames are 20 ms apart (`hop_length` 320).",
     ),
 )
+# Names whose S3PRL hub function runs another name's checkpoint differently: their own note and quirks, which replace
+# (note) or extend (quirks) the family's.
+NAME_HIDDEN_STATE_NOTES = {
+    "decoar": ("S3PRL's `decoar` entry returns 1 state: the last layer's output of the forward and the backward LSTM "
+               "stacks concatenated (2 x 1024), the backward stack reading each utterance reversed; it is the last of "
+               "decoar_layers' 4 states for the same checkpoint. " + _FBANK_INPUT),
+}
+NAME_QUIRKS = {
+    "decoar": ("S3PRL's `decoar` expert loads the checkpoint non-strictly under the released multi-layer LSTM names "
+               "only: a checkpoint with S3PRL's per-layer names would run random LSTMs there, and is refused under "
+               "this name (convert it as decoar_layers).",),
+}
+
 COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",
@@ -534,14 +556,17 @@ S3PRL_CITATION = """@inproceedings{yang21c_interspeech,
 
 def _front_matter(spec: registry.UpstreamSpec) -> str:
     lines = ["---", "library_name: s3prl_hf", "pipeline_tag: feature-extraction"]
-    if spec.license == "other" or spec.license_url and spec.license not in ("mit", "apache-2.0", "bsd-3-clause"):
+    if spec.license == "other" or spec.license_url and spec.license not in ("mit", "apache-2.0", "bsd-3-clause",
+                                                                            "cc-by-nc-4.0"):
         lines += ["license: other", f"license_name: {spec.name}-weights"]
         if spec.license_url:
             lines.append(f"license_link: {spec.license_url}")
     else:
         lines.append(f"license: {spec.license}")
     config_only = spec.family in registry.CONFIG_ONLY_FAMILIES
-    if spec.method in MULTILINGUAL_METHODS or spec.name in MULTILINGUAL_NAMES:
+    if spec.name in LANGUAGES:
+        lines.append(f"language: {LANGUAGES[spec.name]}")
+    elif spec.method in MULTILINGUAL_METHODS or spec.name in MULTILINGUAL_NAMES:
         lines.append("language: multilingual")
     elif spec.family not in AUDIO_FAMILIES and not config_only:  # signal processing knows no language
         lines.append("language: en")
@@ -640,8 +665,9 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
         out += _layer_table(config) + [""]
     else:
         out += ["Layer table: known once the family is implemented.", ""]
-    if spec.family in HIDDEN_STATE_NOTES:
-        out += [HIDDEN_STATE_NOTES[spec.family], ""]
+    note = NAME_HIDDEN_STATE_NOTES.get(spec.name, HIDDEN_STATE_NOTES.get(spec.family))
+    if note:
+        out += [note, ""]
     if method.description:
         out += [method.description, ""]
 
@@ -656,7 +682,7 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
         out += ["", spec.notes]
     out.append("")
 
-    quirks = QUIRKS.get(spec.family, ()) + COMMON_QUIRKS if available else ()
+    quirks = QUIRKS.get(spec.family, ()) + NAME_QUIRKS.get(spec.name, ()) + COMMON_QUIRKS if available else ()
     disagreements = [text for name, text in registry.DOC_DISAGREEMENTS.items()
                      if name == spec.name or name in spec.aliases]
     if quirks or disagreements:

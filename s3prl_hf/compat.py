@@ -257,11 +257,9 @@ def _convert_and_load(name: str, checkpoint: str, frontend: str | None = None) -
 
 
 def _any_name_of(family: str) -> str | None:
-    try:
-        names = registry.list_upstreams(family=family)
-    except ValueError:
-        return None
-    return names[0] if names else None
+    """The family's first registered name: one of S3PRL's documented collection, converted with no name option
+    (`decoar` would keep only decoar_layers' last state)."""
+    return next((spec.name for spec in registry.UPSTREAMS if spec.family == family), None)
 
 
 def _download(repo_id: str, revision: str | None) -> str:

@@ -88,6 +88,9 @@ NAMED_CONVERTERS: dict[str, Callable[[dict, str], UpstreamPreTrainedModel]] = {"
 # families without weights (registry.CONFIG_ONLY_FAMILIES): function(reference config, S3PRL yaml config or None)
 # -> model; the "checkpoint" is the yaml file S3PRL's expert reads, optional (the name's own config is built in)
 CONFIG_ONLY_CONVERTERS = {"spectral": (convert_spectral, load_s3prl_yaml)}
+# Converter options that come from the name converted for, not from the checkpoint: names whose S3PRL hub function
+# runs another name's checkpoint differently (`decoar` keeps only the last of decoar_layers' states).
+NAME_OPTIONS: dict[str, dict] = {"decoar": {"last_layer_only": True}}
 # families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
 PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
 # Releases of two files: what the second one is, and name fragments that find it beside the first one when it
@@ -203,7 +206,7 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: 
         elif spec.family in NAMED_CONVERTERS:
             model = NAMED_CONVERTERS[spec.family](state, spec.name)
         else:
-            model = CONVERTERS[spec.family](state, **(converter_options or {}))
+            model = CONVERTERS[spec.family](state, **{**NAME_OPTIONS.get(spec.name, {}), **(converter_options or {})})
     del state
     return _write(spec, model, output, max_shard_size, checkpoint, force=force, source_sha256=source_sha256)
 

@@ -9,7 +9,9 @@ otherwise, the code wins and :data:`DOC_DISAGREEMENTS` says so.
 Every fact here was checked against S3PRL 0.4.18 (``s3prl/upstream/*/hubconf.py``, star-imported in order by
 ``s3prl/hub.py``; none of the names below is shadowed by a later module) and against S3PRL's documentation of
 them (``upstream_collection.rst``, "the seed"). Seed text is kept verbatim, typos included, with its reST markup
-reduced to plain text.
+reduced to plain text. Hub functions outside the seed (``ssast_patch_base`` beside its sibling; ``contentvec``,
+``decoar``, ``spec_augment``, ... in one block at the end) take their prose from S3PRL 0.4.18's own docs or the
+authors' release pages.
 
 This module is pure data + lookup: it imports only the standard library, so it can be read without torch.
 """
@@ -267,9 +269,11 @@ def _bibtex(text: str) -> str:
 
 # --- Implementation families ----------------------------------------------------------------------------------
 # Which model code runs a checkpoint. wav2vec2 covers wav2vec2_*, xlsr_53 and xls_r_*; hubert covers hubert_base,
-# hubert_large_ll60k and hubert_base_robust_mgr. In S3PRL, tera and audio_albert run mockingjay's expert and vq_apc
-# runs apc's (their expert.py files import them); they stay families of their own here, as the project's layout
-# asks, so that merging them later is an edit of this table only.
+# hubert_large_ll60k, hubert_base_robust_mgr and the HuBERT-format contentvec_*, mhubert_* and ms_hubert; decoar
+# covers decoar_layers and decoar (one checkpoint); mockingjay also covers spec_augment (S3PRL runs it with that
+# expert). In S3PRL, tera and audio_albert run mockingjay's expert and vq_apc runs apc's (their expert.py files import
+# them); they stay families of their own here, as the project's layout asks, so that merging them later is an edit of
+# this table only.
 FAMILIES: tuple[str, ...] = (
     "mockingjay",
     "tera",
@@ -339,6 +343,16 @@ _PASST = dict(
 # mechanicalsea/lighthubert, is MIT).
 _LIGHTHUBERT = dict(
     license="apache-2.0", license_url="https://huggingface.co/mechanicalsea/lighthubert", redistributable=True
+)
+# VoxPopuli's pre-trained models: "Pre-trained Models | CC BY-NC 4.0" (facebookresearch/voxpopuli README, License):
+# re-hosting a converted copy with attribution is allowed, for non-commercial use only.
+_VOXPOPULI = dict(
+    license="cc-by-nc-4.0", license_url="https://github.com/facebookresearch/voxpopuli#license", redistributable=True
+)
+# ContentVec's weights are released from auspicious3000/contentvec (README, "Pre-trained models"), an MIT repository,
+# as WavLM's are from microsoft/unilm.
+_CONTENTVEC = dict(
+    license="mit", license_url="https://github.com/auspicious3000/contentvec/blob/main/LICENSE", redistributable=True
 )
 # Licence not verified: neither S3PRL's code nor the project's research states the weights' licence. Not
 # re-hosted until someone has read the original release's terms.
@@ -952,6 +966,135 @@ METHODS: dict[str, Method] = {
             "Classical features, no training: torch.stft of the waveform, as a log mel or log linear power "
             "spectrogram normalised per utterance (S3PRL's OnlinePreprocessor, 25 ms Hann windows every 10 ms) or "
             "as the STFT magnitude (S3PRL's log_stft expert, 32 ms windows every 20 ms)."
+        ),
+    ),
+    # --- Methods of hub-only names (S3PRL 0.4.18 hub functions outside its documented collection, the seed) ----
+    # Titles and links as S3PRL 0.4.18's own docs give them where they do (the s2st and mhubert entries); BibTeX from
+    # the papers' venues (S3PRL gives none).
+    "contentvec": Method(
+        key="contentvec",
+        section="ContentVec",
+        title="ContentVec: An Improved Self-Supervised Speech Representation by Disentangling Speakers",
+        paper_url="https://arxiv.org/abs/2204.09224",
+        bibtex=_bibtex(r"""
+        @inproceedings{qian2022contentvec,
+            title={ContentVec: An Improved Self-Supervised Speech Representation by Disentangling Speakers},
+            author={Qian, Kaizhi and Zhang, Yang and Gao, Heting and Ni, Junrui and Lai, Cheng-I and Cox, David and Hasegawa-Johnson, Mark and Chang, Shiyu},
+            booktitle={International Conference on Machine Learning},
+            pages={18003--18017},
+            year={2022},
+            organization={PMLR}
+        }
+        """),
+        description=(
+            "ContentVec trains HuBERT Base with speaker-disentangling teachers, students and speaker conditioning. "
+            "The speaker-conditioned layers exist only in pre-training; the released legacy checkpoints hold the "
+            "representation network alone, a plain HuBERT Base, which is what S3PRL loads."
+        ),
+    ),
+    "mhubert": Method(
+        key="mhubert",
+        section="mHuBERT",
+        title="Textless Speech-to-Speech Translation on Real Data",
+        paper_url="https://arxiv.org/abs/2112.08352",
+        bibtex=_bibtex(r"""
+        @inproceedings{lee2022textless,
+            title={Textless Speech-to-Speech Translation on Real Data},
+            author={Lee, Ann and Gong, Hongyu and Duquenne, Paul-Ambroise and Schwenk, Holger and Chen, Peng-Jen and Wang, Changhan and Popuri, Sravya and Adi, Yossi and Pino, Juan and Gu, Jiatao and Hsu, Wei-Ning},
+            booktitle={Proceedings of the 2022 Conference of the North American Chapter of the Association for Computational Linguistics: Human Language Technologies},
+            year={2022}
+        }
+        """),
+        description="",
+    ),
+    "ms_hubert": Method(
+        key="ms_hubert",
+        section="MS-HuBERT",
+        title=("MS-HuBERT: Mitigating Pre-training and Inference Mismatch in Masked Language Modelling methods for "
+               "learning Speech Representations"),
+        paper_url="https://arxiv.org/abs/2406.05661",
+        bibtex=_bibtex(r"""
+        @inproceedings{yadav2024mshubert,
+            title={MS-HuBERT: Mitigating Pre-training and Inference Mismatch in Masked Language Modelling methods for learning Speech Representations},
+            author={Yadav, Hemant and Sitaram, Sunayana and Shah, Rajiv Ratn},
+            booktitle={Proc. Interspeech 2024},
+            year={2024}
+        }
+        """),
+        description=(
+            "MS-HuBERT changes HuBERT's pre-training only (the Swap method and a multi-cluster masked prediction "
+            "loss); the network is HuBERT's, run by S3PRL's HuBERT expert."
+        ),
+    ),
+    "voxpopuli": Method(
+        key="voxpopuli",
+        section="VoxPopuli",
+        title=("VoxPopuli: A Large-Scale Multilingual Speech Corpus for Representation Learning, Semi-Supervised "
+               "Learning and Interpretation"),
+        paper_url="https://arxiv.org/abs/2101.00390",
+        # facebookresearch/voxpopuli README's citation, verbatim
+        bibtex=_bibtex(r"""
+        @inproceedings{wang-etal-2021-voxpopuli,
+            title = "{V}ox{P}opuli: A Large-Scale Multilingual Speech Corpus for Representation Learning, Semi-Supervised Learning and Interpretation",
+            author = "Wang, Changhan  and
+              Riviere, Morgane  and
+              Lee, Ann  and
+              Wu, Anne  and
+              Talnikar, Chaitanya  and
+              Haziza, Daniel  and
+              Williamson, Mary  and
+              Pino, Juan  and
+              Dupoux, Emmanuel",
+            booktitle = "Proceedings of the 59th Annual Meeting of the Association for Computational Linguistics and the 11th International Joint Conference on Natural Language Processing (Volume 1: Long Papers)",
+            month = aug,
+            year = "2021",
+            address = "Online",
+            publisher = "Association for Computational Linguistics",
+            url = "https://aclanthology.org/2021.acl-long.80",
+            pages = "993--1003",
+        }
+        """),
+        description="",
+    ),
+    "enhanced_s2st": Method(
+        key="enhanced_s2st",
+        section="wav2vec 2.0 for speech-to-speech translation",
+        title=("Enhanced Direct Speech-to-Speech Translation Using Self-supervised Pre-training and Data "
+               "Augmentation"),
+        paper_url="https://arxiv.org/abs/2204.02967",
+        bibtex=_bibtex(r"""
+        @inproceedings{popuri2022enhanced,
+            title={Enhanced Direct Speech-to-Speech Translation Using Self-supervised Pre-training and Data Augmentation},
+            author={Popuri, Sravya and Chen, Peng-Jen and Wang, Changhan and Pino, Juan and Adi, Yossi and Gu, Jiatao and Hsu, Wei-Ning and Lee, Ann},
+            booktitle={Proc. Interspeech 2022},
+            year={2022},
+            doi={10.21437/Interspeech.2022-11032}
+        }
+        """),
+        description=(
+            "The pre-trained wav2vec 2.0 encoders of fairseq's speech-to-unit translation models "
+            "(examples/speech_to_speech/docs/enhanced_direct_s2st_discrete_units.md), before S2ST fine-tuning."
+        ),
+    ),
+    "spec_augment": Method(
+        key="spec_augment",
+        section="SpecAugment",
+        title="SpecAugment: A Simple Data Augmentation Method for Automatic Speech Recognition",
+        paper_url="https://arxiv.org/abs/1904.08779",
+        bibtex=_bibtex(r"""
+        @inproceedings{park2019specaugment,
+            title={SpecAugment: A Simple Data Augmentation Method for Automatic Speech Recognition},
+            author={Park, Daniel S. and Chan, William and Zhang, Yu and Chiu, Chung-Cheng and Zoph, Barret and Cubuk, Ekin D. and Le, Quoc V.},
+            booktitle={Proc. Interspeech 2019},
+            pages={2613--2617},
+            year={2019},
+            doi={10.21437/Interspeech.2019-2680}
+        }
+        """),
+        description=(
+            "The paper of the masking this upstream's pre-training task uses: S3PRL's pretrain/spec_augment recipe "
+            "reconstructs log-mel frames masked with SpecAugment's LD policy (T=100, F=9 of 80 bins, two time and two "
+            "frequency masks)."
         ),
     ),
 }
@@ -2099,13 +2242,179 @@ _TABLE: tuple[UpstreamSpec, ...] = (
         s3prl_urls=(),
         **_S3PRL,
     ),
+    # --- Hub-only names: S3PRL 0.4.18 hub functions outside its documented collection (the seed) -------------
+    # Their prose (notes) is S3PRL 0.4.18's docs (docs/source/tutorial/upstream_collection.rst) where it has some, else
+    # the authors' release pages. DeCoAR: the decoar_layers checkpoint through S3PRL's older `decoar` expert.
+    UpstreamSpec(
+        name="decoar",
+        family="decoar",
+        method="decoar",
+        pretraining_data="LibriSpeech 960hr",
+        notes=(
+            "S3PRL's `decoar` entry loads the decoar_layers checkpoint with its older expert (one 4-layer LSTM per "
+            "direction) and returns only the last layer's output, forward and backward concatenated: 1 hidden state "
+            "where decoar_layers returns 4."
+        ),
+        s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/checkpoint_decoar.pt",),
+        original_urls=(),
+        **_NOT_VERIFIED,
+    ),
+    # Trained by S3PRL's authors (upstream/spec_augment, added in February 2021), hosted on their Dropbox.
+    UpstreamSpec(
+        name="spec_augment",
+        family="mockingjay",
+        method="spec_augment",
+        pretraining_data="LibriSpeech 960hr",
+        notes=(
+            "A 3-layer transformer pre-trained by S3PRL's authors with the SpecAugment masking task on log-mel "
+            "features (S3PRL recipe pretrain/spec_augment), run by S3PRL with the Mockingjay expert. S3PRL 0.4.18 "
+            "defines the hub function in upstream/spec_augment/hubconf.py, but `s3prl.hub` does not export it (hub.py "
+            "never imports that module), so `S3PRLUpstream(\"spec_augment\")` fails there; s3prl_hf loads it."
+        ),
+        s3prl_urls=("https://www.dropbox.com/s/spz3yulaye8ppgr/states-100000.ckpt?dl=1",),
+        original_urls=("https://www.dropbox.com/s/spz3yulaye8ppgr/states-100000.ckpt?dl=1",),
+        **_S3PRL,
+    ),
+    UpstreamSpec(
+        name="wav2vec2_large_voxpopuli_100k",
+        family="wav2vec2",
+        method="voxpopuli",
+        pretraining_data="VoxPopuli 100K hours, 23 languages",
+        notes=(
+            "The multilingual wav2vec 2.0 Large pre-trained on the 100K-hour unlabelled VoxPopuli subset (all 23 "
+            "languages), from facebookresearch/voxpopuli."
+        ),
+        s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/wav2vec2_large_100k.pt",),
+        original_urls=("https://dl.fbaipublicfiles.com/voxpopuli/models/wav2vec2_large_100k.pt",),
+        **_VOXPOPULI,
+    ),
+    UpstreamSpec(
+        name="wav2vec2_base_s2st_es_voxpopuli",
+        family="wav2vec2",
+        method="enhanced_s2st",
+        pretraining_data="VoxPopuli (Spanish)",
+        notes=(
+            "The wav2vec2 model from Enhanced Direct Speech-to-Speech Translation Using Self-supervised Pre-training "
+            "and Data Augmentation (https://arxiv.org/abs/2204.02967), released in Fairseq with the link: "
+            "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/w2v2/es/transformer_B.pt"
+        ),
+        s3prl_urls=(
+            "https://huggingface.co/s3prl/converted_ckpts/resolve/main/wav2vec2_base_s2st_es_voxpopuli.pt",
+        ),
+        original_urls=(
+            "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/w2v2/es/transformer_B.pt",
+        ),
+        **_FAIRSEQ,
+    ),
+    UpstreamSpec(
+        name="wav2vec2_base_s2st_en_librilight",
+        family="wav2vec2",
+        method="enhanced_s2st",
+        pretraining_data="LibriLight",
+        notes=(
+            "The wav2vec2 model from Enhanced Direct Speech-to-Speech Translation Using Self-supervised Pre-training "
+            "and Data Augmentation (https://arxiv.org/abs/2204.02967), released in Fairseq with the link: "
+            "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/w2v2/en/transformer_B.pt"
+        ),
+        s3prl_urls=(
+            "https://huggingface.co/s3prl/converted_ckpts/resolve/main/wav2vec2_base_s2st_en_librilight.pt",
+        ),
+        original_urls=(
+            "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/w2v2/en/transformer_B.pt",
+        ),
+        **_FAIRSEQ,
+    ),
+    UpstreamSpec(
+        name="wav2vec2_conformer_large_s2st_es_voxpopuli",
+        family="wav2vec2_conformer",
+        method="enhanced_s2st",
+        pretraining_data="VoxPopuli (Spanish)",
+        notes=(
+            "The wav2vec2 model from Enhanced Direct Speech-to-Speech Translation Using Self-supervised Pre-training "
+            "and Data Augmentation (https://arxiv.org/abs/2204.02967), released in Fairseq with the link: "
+            "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/w2v2/es/conformer_L.pt"
+        ),
+        s3prl_urls=(
+            "https://huggingface.co/s3prl/converted_ckpts/resolve/main/wav2vec2_conformer_large_s2st_es_voxpopuli.pt",
+        ),
+        original_urls=(
+            "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/w2v2/es/conformer_L.pt",
+        ),
+        **_FAIRSEQ,
+    ),
+    UpstreamSpec(
+        name="wav2vec2_conformer_large_s2st_en_librilight",
+        family="wav2vec2_conformer",
+        method="enhanced_s2st",
+        pretraining_data="LibriLight",
+        notes=(
+            "The wav2vec2 model from Enhanced Direct Speech-to-Speech Translation Using Self-supervised Pre-training "
+            "and Data Augmentation (https://arxiv.org/abs/2204.02967), released in Fairseq with the link: "
+            "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/w2v2/en/conformer_L.pt"
+        ),
+        s3prl_urls=(
+            "https://huggingface.co/s3prl/converted_ckpts/resolve/main/wav2vec2_conformer_large_s2st_en_librilight.pt",
+        ),
+        original_urls=(
+            "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/w2v2/en/conformer_L.pt",
+        ),
+        **_FAIRSEQ,
+    ),
+    # HuBERT-format checkpoints that S3PRL loads with hubert_custom. S3PRL's copies of ContentVec load strictly into
+    # a plain HuBERT, so they are the representation-only "legacy" checkpoints of the authors' README (its original
+    # links are IBM Box pages).
+    UpstreamSpec(
+        name="contentvec_km100",
+        family="hubert",
+        method="contentvec",
+        pretraining_data="LibriSpeech 960hr",
+        notes="ContentVec with 100 k-means classes: the representation module only (the authors' ContentVec_legacy).",
+        s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/contentvec_km100.pt",),
+        original_urls=("https://ibm.box.com/s/t76fff0dciyjqt1db03y48323qp99bg9",),
+        **_CONTENTVEC,
+    ),
+    UpstreamSpec(
+        name="contentvec_km500",
+        family="hubert",
+        method="contentvec",
+        pretraining_data="LibriSpeech 960hr",
+        notes="ContentVec with 500 k-means classes: the representation module only (the authors' ContentVec_legacy).",
+        s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/contentvec_km500.pt",),
+        original_urls=("https://ibm.box.com/s/z1wgl1stco8ffooyatzdwsqn2psd9lrr",),
+        **_CONTENTVEC,
+    ),
+    UpstreamSpec(
+        name="mhubert_base_vp_en_es_fr_it3",
+        family="hubert",
+        method="mhubert",
+        pretraining_data="VoxPopuli En, Es, Fr speech from the 100k subset",
+        notes=(
+            "The multilingual model from Textless Speech-to-Speech Translation on Real Data "
+            "(https://arxiv.org/abs/2112.08352): mHuBERT Base, third iteration."
+        ),
+        s3prl_urls=("https://huggingface.co/s3prl/converted_ckpts/resolve/main/mhubert_base_vp_en_es_fr_it3.pt",),
+        original_urls=("https://dl.fbaipublicfiles.com/hubert/mhubert_base_vp_en_es_fr_it3.pt",),
+        **_FAIRSEQ,
+    ),
+    # Uploaded by its author to S3PRL's Hub organisation (s3prl/s3prl#547); the upload is the only release, and its
+    # licence is not stated where S3PRL or the paper could be read.
+    UpstreamSpec(
+        name="ms_hubert",
+        family="hubert",
+        method="ms_hubert",
+        pretraining_data="LibriSpeech 960hr",
+        notes="MS-HuBERT Base after its third pre-training iteration (iter3.pt).",
+        s3prl_urls=("https://huggingface.co/s3prl/MS-HuBERT/resolve/main/iter3.pt",),
+        original_urls=("https://huggingface.co/s3prl/MS-HuBERT/resolve/main/iter3.pt",),
+        **_NOT_VERIFIED,
+    ),
 )
 
 # --- Aliases ----------------------------------------------------------------------------------------------------
-# One row per S3PRL hub function that only calls another one: alias -> the name it calls (one step; chains are
-# followed by resolve_name). These are S3PRL 0.4.18's *code*, file by file; the seed's prose agrees except where
-# DOC_DISAGREEMENTS says otherwise. Rows, not a dict literal, so that a duplicated alias fails at import instead of
-# silently overwriting its twin.
+# One row per S3PRL hub function that only calls another one, or that loads the same checkpoint the same way: alias
+# -> that name (one step; chains are followed by resolve_name). These are S3PRL 0.4.18's *code*, file by file; the
+# seed's prose agrees except where DOC_DISAGREEMENTS says otherwise. Rows, not a dict literal, so that a duplicated
+# alias fails at import instead of silently overwriting its twin.
 _ALIAS_ROWS: tuple[tuple[str, str], ...] = (
     # alias                 target (the function the alias calls)                          S3PRL file
     ("mockingjay",          "mockingjay_origin"),                                          # mockingjay/hubconf.py
@@ -2132,6 +2441,8 @@ _ALIAS_ROWS: tuple[tuple[str, str], ...] = (
     ("wavlm",               "wavlm_base_plus"),                                            # wavlm/hubconf.py
     ("data2vec",            "data2vec_base_960"),                                          # data2vec/hubconf.py
     ("baseline",            "fbank"),                                                      # baseline/hubconf.py
+    # Hub-only. contentvec() does not call contentvec_km100() but downloads the very same file.
+    ("contentvec",          "contentvec_km100"),                                           # hubert/hubconf.py
 )  # fmt: skip
 
 # Name -> one sentence, printed by the model cards: where S3PRL's docs (the seed) and its code disagree, we follow

@@ -33,10 +33,10 @@ PUBLISHED_PARAMETERS = {"apc_360hr": 4.11e6, "apc_960hr": 4.11e6, "vq_apc_360hr"
                         "npc_360hr": 19.38e6, "npc_960hr": 19.38e6, "modified_cpc": 1.84e6, "decoar2": 89.84e6}
 
 
-def test_all_12_names_resolve_to_an_implemented_family():
+def test_all_13_names_resolve_to_an_implemented_family():
     names = [name for family in FAMILIES for name in registry.list_upstreams(family=family, include_aliases=True)]
     assert sorted(names) == sorted(["apc", "apc_360hr", "apc_960hr", "vq_apc", "vq_apc_360hr", "vq_apc_960hr", "npc",
-                                    "npc_360hr", "npc_960hr", "modified_cpc", "decoar_layers", "decoar2"])
+                                    "npc_360hr", "npc_960hr", "modified_cpc", "decoar_layers", "decoar", "decoar2"])
     for name in names:
         assert is_implemented(registry.get_spec(name).family), name
 
@@ -79,6 +79,12 @@ def test_decoar_reference_configs_are_s3prls_hard_coded_sizes():
     config = reference_config("decoar_layers")
     assert (config.feature_dim, config.hidden_size, config.num_hidden_layers) == (
         decoar["embed"], decoar["d"], decoar["encoder_layers"])
+    # S3PRL's older `decoar` expert: the same sizes (one 4-layer nn.LSTM per direction), the last state only
+    multi_layer = RECIPES["decoar"]["config"]
+    config = reference_config("decoar")
+    assert (config.feature_dim, config.hidden_size, config.num_hidden_layers) == (
+        multi_layer["embed"], multi_layer["d"], multi_layer["encoder_layers"])
+    assert config.last_layer_only and config.num_layers == 1 and not reference_config("decoar_layers").last_layer_only
     config = reference_config("decoar2")
     assert (config.feature_dim, config.hidden_size, config.num_hidden_layers, config.num_attention_heads,
             config.intermediate_size, config.num_conv_pos_embeddings, config.num_conv_pos_embedding_groups) == (
@@ -127,6 +133,30 @@ def test_npc_conv_masks_are_not_stored(converted_fixture):
     stored = load_file(converted_fixture(FIXTURES / "npc_like") / "model.safetensors")
     assert not any("conv_mask" in key for key in stored)
     assert "masked_convs.3.conv.weight" in stored and "vq_layers.3.codebook_CxE.weight" in stored
+
+
+def test_decoar_name_keeps_the_last_of_decoar_layers_states(converted_fixture):
+    """S3PRL's `decoar` entry on decoar_layers' checkpoint: its one state is decoar_layers' last (the fixture's meta
+    records that S3PRL's two experts agree bit for bit); the option comes from the name converted for."""
+    folder = FIXTURES / "decoar_like"
+    assert fixture_meta(folder)["checks"]["decoar_layers_last_state_max_abs_diff"] == 0.0
+    last = AutoUpstream.from_pretrained(converted_fixture(folder))
+    assert last.config.last_layer_only and last.num_layers == 1
+    state = load_original_checkpoint(folder / "original_s3prl.pt")
+    layers = CONVERTERS["decoar"](state)
+    assert not layers.config.last_layer_only and layers.num_layers == 4
+    case = load_cases(folder)["batch"]
+    with torch.no_grad():
+        expected = layers(case["wavs"], case["wavs_len"]).hidden_states[-1]
+        assert torch.equal(last(case["wavs"], case["wavs_len"]).hidden_states[0], expected)
+
+
+def test_decoar_name_refuses_per_layer_names_which_s3prl_would_not_load(tmp_path):
+    from s3prl_hf.convert import convert_checkpoint
+
+    with pytest.raises(CheckpointFormatError, match="decoar_layers"):
+        convert_checkpoint("decoar", FIXTURES / "decoar_layers_variant" / "original_s3prl.pt", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_decoar_namings_both_convert():

@@ -52,6 +52,11 @@ def test_refuses_to_overwrite_without_force(tmp_path, converted_fixture):
     (lambda s: {**s, "model_cfg": {**s["model_cfg"], "encoder_embed_dim": 40}}, "shape mismatch"),
     (lambda s: {**s, "model_cfg": {**s["model_cfg"], "layer_type": "conformer"}}, "layer_type"),
     (lambda s: {**s, "model_cfg": {**s["model_cfg"], "_name": "wav2vec2"}}, "not HuBERT"),
+    (lambda s: {**s, "model_cfg": {**s["model_cfg"], "_name": "data2vec_audio"}}, "not HuBERT"),
+    # ContentVec's speaker-conditioned pre-training checkpoint: S3PRL's strict load fails on these modules
+    (lambda s: {**s, "model_weight": {**s["model_weight"], "layer_proj.weight": torch.zeros(16, 32),
+                                      "encoder.cond_layer_norm.weight_ln.weight": torch.zeros(32, 256)}},
+     "ContentVec's speaker-conditioned"),
     (lambda s: {**s, "model_cfg": {**s["model_cfg"], "conv_feature_layers": "__import__('os')"}}, "unsupported"),
     (lambda s: {"cfg": {"encoder_layers": 2}, "model": s["model_weight"]}, "WavLM"),
     (lambda s: {"weights": s["model_weight"]}, "unrecognised checkpoint layout"),
@@ -62,6 +67,17 @@ def test_wrong_or_damaged_checkpoint_is_rejected_and_nothing_written(tmp_path, d
         convert_checkpoint("hubert_base", source, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["source.pt"]
+
+
+@pytest.mark.parametrize("model_name", ["ms_hubert", "contentvec", None])
+def test_hubert_networks_of_other_projects_convert_as_s3prl_loads_them(tmp_path, model_name):
+    """S3PRL's hubert_custom ignores the fairseq model name and the config keys its HubertConfig lacks (MS-HuBERT,
+    ContentVec's extra fields): the weights alone must fit. contentvec_like is the S3PRL-made parity fixture."""
+    state = hosted_checkpoint()
+    state["model_cfg"] = {**state["model_cfg"], "_name": model_name, "encoder_layers_1": 1, "swap": True}
+    plain = convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", tmp_path / "plain")
+    other = convert_checkpoint("ms_hubert", save(tmp_path, state), tmp_path / "other")
+    assert (other / "model.safetensors").read_bytes() == (plain / "model.safetensors").read_bytes()
 
 
 def test_corrupt_and_missing_files(tmp_path):

@@ -70,10 +70,14 @@ WRONG_CHECKPOINTS = [
      lambda s: with_cfg(s, conv_feature_layers="[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)]"), "stride of 160"),
     ("wav2vec2_base_960", "wav2vec2_base_like", "original_s3prl.pt",
      lambda s: {"cfg": s["model_cfg"], "model": s["model_weight"]}, "WavLM"),
+    # an "abs" conformer has no relative-position weights (S3PRL's strict load fails on them)
     ("wav2vec2_conformer_relpos", "wav2vec2_conformer_relpos_like", "original_s3prl.pt",
-     lambda s: with_cfg(s, pos_enc_type="abs"), "'abs' conformer"),
+     lambda s: with_cfg(s, pos_enc_type="abs"), "not used by the model: encoder.layers.0.self_attn.linear_pos"),
+    # rel_pos with fairseq's attention fails in S3PRL (MultiheadAttention gets pos_emb)
     ("wav2vec2_conformer_relpos", "wav2vec2_conformer_relpos_like", "original_s3prl.pt",
-     lambda s: with_cfg(s, attn_type=""), "espnet"),
+     lambda s: with_cfg(s, attn_type=""), "only ESPnet attention ('espnet') runs rel_pos"),
+    ("wav2vec2_conformer_relpos", "wav2vec2_conformer_relpos_like", "original_s3prl.pt",
+     lambda s: with_cfg(s, required_seq_len_multiple=0), "seq_len_multiple"),
     ("wav2vec2_conformer_rope", "wav2vec2_conformer_rope_like", "original_s3prl.pt", rope_layer0_changed,
      "inv_freq"),
     ("wav2vec2_conformer_relpos", "wav2vec2_conformer_rope_like", "original_s3prl.pt",
@@ -133,6 +137,16 @@ PUBLISHED_PARAMETERS = {
     "xls_r_300m": 317e6,
     "xls_r_1b": 965e6,
     "xls_r_2b": 2162e6,
+    # VoxPopuli (facebookresearch/voxpopuli README, pre-trained models): "Large Model (317M)"
+    "wav2vec2_large_voxpopuli_100k": 317e6,
+}
+# fairseq's speech-to-speech encoders (examples/speech_to_speech/docs/enhanced_direct_s2st_discrete_units.md) publish
+# only "BASE" / "LARGE" (Conformer): the released architectures of those names.
+SAME_ARCHITECTURE = {
+    "wav2vec2_base_s2st_es_voxpopuli": "wav2vec2_base_960",
+    "wav2vec2_base_s2st_en_librilight": "wav2vec2_base_960",
+    "wav2vec2_conformer_large_s2st_es_voxpopuli": "wav2vec2_conformer_relpos",
+    "wav2vec2_conformer_large_s2st_en_librilight": "wav2vec2_conformer_relpos",
 }
 
 
@@ -192,9 +206,16 @@ def test_real_configs_build_on_meta_with_transformers_parameter_counts(name):
     assert parameter_count(name) == TRANSFORMERS_COUNTED[name]()
 
 
+@pytest.mark.parametrize("name", sorted(SAME_ARCHITECTURE))
+def test_speech_to_speech_encoders_have_their_sizes_architecture(name):
+    assert reference_config(name).to_dict() | {"s3prl_name": None} == (
+        reference_config(SAME_ARCHITECTURE[name]).to_dict() | {"s3prl_name": None})
+    assert parameter_count(name) == parameter_count(SAME_ARCHITECTURE[name])
+
+
 def test_every_name_of_these_families_resolves_to_a_reference_config():
     names = [n for family in ("wav2vec2", "wav2vec2_conformer", "data2vec") for n in list_upstreams(family=family)]
-    assert sorted(names) == sorted([*PUBLISHED_PARAMETERS, *TRANSFORMERS_COUNTED])
+    assert sorted(names) == sorted([*PUBLISHED_PARAMETERS, *TRANSFORMERS_COUNTED, *SAME_ARCHITECTURE])
 
 
 def test_buffers_are_initialised_after_a_meta_build():

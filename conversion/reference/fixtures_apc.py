@@ -166,6 +166,7 @@ def build_recipes(out_root: Path, case_inputs: dict, check_dir: Path) -> List[Fi
     from s3prl.upstream.cpc.cpc_default_config import get_default_cpc_config
     from s3prl.upstream.cpc.feature_loader import getAR, getEncoder
     from s3prl.upstream.cpc.model import CPCModel
+    from s3prl.upstream.decoar.decoar import Decoar as MultiLayerDecoar
     from s3prl.upstream.decoar_layers.decoar import Decoar
 
     recipes = {}
@@ -179,6 +180,7 @@ def build_recipes(out_root: Path, case_inputs: dict, check_dir: Path) -> List[Fi
     with torch.device("meta"):
         cpc = CPCModel(getEncoder(args), getAR(args))
         decoar = Decoar()
+        multi_layer_decoar = MultiLayerDecoar()
         decoar2_model = decoar2.Decoar2()
     recipes["modified_cpc"] = {"recipe": "s3prl/upstream/cpc/cpc_default_config.py (CPC_audio's defaults)",
                                "config": vars(argparse.Namespace(**vars(args))),
@@ -187,6 +189,11 @@ def build_recipes(out_root: Path, case_inputs: dict, check_dir: Path) -> List[Fi
                                 "config": {"embed": decoar.embed, "d": decoar.post_extract_proj.out_features,
                                            "encoder_layers": decoar.encoder_layers},
                                 "s3prl_parameters": parameter_count(decoar)}
+    recipes["decoar"] = {"recipe": "s3prl/upstream/decoar/decoar.py (hard-coded)",
+                         "config": {"embed": multi_layer_decoar.embed,
+                                    "d": multi_layer_decoar.post_extract_proj.out_features,
+                                    "encoder_layers": multi_layer_decoar.encoder_layers},
+                         "s3prl_parameters": parameter_count(multi_layer_decoar)}
     recipes["decoar2"] = {"recipe": "s3prl/upstream/decoar2/decoar2.py (module-level args)",
                           "config": dict(decoar2.args), "s3prl_parameters": parameter_count(decoar2_model)}
     return [write_recipes(out_root, "native_recipes", recipes)]

@@ -1,4 +1,5 @@
-"""HuBERT parity fixtures: S3PRL-format and fairseq-format checkpoints built with S3PRL's and fairseq's own classes."""
+"""HuBERT parity fixtures: S3PRL-format and fairseq-format checkpoints built with S3PRL's and fairseq's own classes,
+and HuBERT networks of other projects (ContentVec) run through their S3PRL hub functions."""
 from __future__ import annotations
 
 import io
@@ -52,6 +53,33 @@ HUBERT_FIXTURES = {
                       encoder_layers=1, encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=2,
                       conv_pos=8, conv_pos_groups=2, final_dim=16, untie_final_proj=False),
         "task": dict(normalize=False),
+    },
+}
+
+# HuBERT networks trained by other code, run by S3PRL's hubert_custom through their own hub functions. ContentVec
+# (auspicious3000/contentvec): its recipe's model section (contentvec/config/contentvec/contentvec.yaml) and the extra
+# fields of its ContentvecConfig and ContentvecPretrainingConfig, under its own model and task names, on the
+# representation-only ("legacy") weights that S3PRL hosts: S3PRL drops what its HubertConfig lacks and ignores the
+# names. Only the S3PRL layout exists (fairseq cannot build a "contentvec" model without the authors' code).
+CONTENTVEC_FIXTURES = {
+    "contentvec_like": {
+        "imitates": "contentvec_km100",
+        "hub_entry": "contentvec",
+        "release_url": "https://huggingface.co/s3prl/converted_ckpts/resolve/main/contentvec_km100.pt",
+        "seed": 1004,
+        "labels": {"km": 10},
+        "model": dict(_name="contentvec", label_rate=50, skip_masked=False, skip_nomask=False, mask_prob=0.80,
+                      extractor_mode="default", conv_feature_layers=CONV16, final_dim=16, encoder_layerdrop=0.05,
+                      dropout_input=0.1, dropout_features=0.1, dropout=0.1, attention_dropout=0.1,
+                      feature_grad_mult=0.1, untie_final_proj=True, activation_dropout=0.0, encoder_layers_1=1,
+                      logit_temp_ctr=1.0, ctr_layers=[-1], num_negatives=100, cross_sample_negatives=0,
+                      encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4,
+                      conv_pos=16, conv_pos_groups=4),
+        "task": dict(_name="contentvec_pretraining", data="/data/contentvec/metadata",
+                     label_dir="/data/contentvec/labels", labels=["km"], label_rate=50, sample_rate=16000,
+                     max_sample_size=250000, min_sample_size=32000, pad_audio=False, random_crop=True, crop=False,
+                     normalize=False, spk2info="/data/contentvec/metadata/spk2info.dict", fine_tuning=False,
+                     single_target=False, enable_padding=False, max_keep_size=None),
     },
 }
 
@@ -257,7 +285,66 @@ def build_hubert(out_root: Path, case_inputs: dict, check_dir: Path) -> List[Fix
         logging.getLogger("make_fixtures").warning(
             "%s: num_layers=%d hidden_sizes=%s fairseq-vs-s3prl=%.3g", name, info["num_layers"],
             info["hidden_sizes"], fairseq_vs_s3prl)
+    produced += [_build_hub_function_fixture(out_root, name, spec, case_inputs)
+                 for name, spec in CONTENTVEC_FIXTURES.items()]
     return produced
+
+
+def _build_hub_function_fixture(out_root: Path, name: str, spec: dict, case_inputs: dict) -> FixtureFiles:
+    """An S3PRL-layout HuBERT checkpoint run through a registered hub function, its release URL served from the
+    fixture's file (``upstream/hubert/hubconf.py:_urls_to_filepaths``)."""
+    import s3prl
+    import s3prl.upstream.hubert.hubconf as hubconf
+    from s3prl.upstream.hubert.hubert_model import HubertConfig, HubertModel, HubertPretrainingConfig
+    from s3prl.upstream.utils import merge_with_parent
+
+    from native_fixture_helpers import local_release
+
+    folder = out_root / name
+    folder.mkdir()
+    path = folder / "original_s3prl.pt"
+    symbols = [list(d.symbols) for d in _hubert_dictionaries(spec)]
+    model_cfg, task_cfg = dict(spec["model"]), dict(spec["task"])
+    _assert_plain({"model": model_cfg, "task": task_cfg}, [str(out_root.parent.parent)])
+    dropped = sorted((set(model_cfg) - set(HubertConfig.__dataclass_fields__))
+                     | {f"task.{k}" for k in set(task_cfg) - set(HubertPretrainingConfig.__dataclass_fields__)})
+
+    torch.manual_seed(spec["seed"])
+    model = perturb(HubertModel(merge_with_parent(HubertConfig, model_cfg),
+                                merge_with_parent(HubertPretrainingConfig, task_cfg), symbols), seed=spec["seed"] + 1)
+    weights = model.state_dict()
+    torch.save({"task_cfg": task_cfg, "model_cfg": model_cfg, "model_weight": weights,
+                "dictionaries_symbols": symbols}, path)
+    with local_release(hubconf, {"ckpt": spec["release_url"]}, {"ckpt": path}):
+        tensors, info = run_s3prl_cases(spec["hub_entry"], path, case_inputs)
+        from s3prl.nn import S3PRLUpstream
+
+        loaded = S3PRLUpstream(spec["hub_entry"]).upstream.model.state_dict()
+    assert_state_dicts_equal(loaded, weights, f"{name}: S3PRL's loaded HubertModel")
+
+    common_meta = {"format": "s3prl_hf.parity_fixture", "format_version": FORMAT_VERSION, "fixture": name,
+                   "family": "hubert", "imitates": spec["imitates"], "hub_entry": spec["hub_entry"],
+                   "s3prl_version": s3prl.__version__, "torch_version": torch.__version__}
+    st_meta = write_expected(folder, tensors, common_meta)
+    meta = {
+        **common_meta,
+        "cases": json.loads(st_meta["cases"]),
+        "versions": versions(),
+        "seeds": {"model_init": spec["seed"], "perturb": spec["seed"] + 1, "inputs": INPUT_SEED},
+        "s3prl_upstream": info,
+        "model_cfg": model_cfg,
+        "task_cfg": task_cfg,
+        "dictionaries_symbols": symbols,
+        "s3prl_patches": {"s3prl.upstream.hubert.hubconf._urls_to_filepaths": {spec["release_url"]:
+                                                                               "original_s3prl.pt"}},
+        "checks": {"s3prl_loaded_every_weight": True, "config_keys_s3prl_drops": dropped},
+        "files": {f: {"bytes": (folder / f).stat().st_size, "sha256": sha256(folder / f)}
+                  for f in ("original_s3prl.pt", "expected.safetensors")},
+    }
+    write_json(folder / "meta.json", meta)
+    logging.getLogger("make_fixtures").warning("%s: num_layers=%d hidden_sizes=%s, S3PRL drops %s", name,
+                                               info["num_layers"], info["hidden_sizes"], dropped)
+    return FixtureFiles(name=name, folder=folder, meta=meta)
 
 
 # ------------------------------------------------------------------------------------------------------------------

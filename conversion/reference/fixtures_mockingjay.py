@@ -5,7 +5,10 @@ Each fixture is a small random pretraining checkpoint saved the way S3PRL's pret
 state dicts, the upstream config, the runner config, the argparse ``Args`` and the Lamb ("AdamW_with_schedule")
 optimizer state, whose param groups pickle an LR-schedule object. ``mockingjay_variant`` uses the legacy layout
 (``Config`` holds the upstream config), TF-style ``gamma``/``beta`` LayerNorm names and an optimizer pickled from the
-top-level ``optimizers`` module, as old releases did; S3PRL's loader handles all three.
+top-level ``optimizers`` module, as old releases did; S3PRL's loader handles all three. ``spec_augment_like`` is the
+layout the runner of February 2021 saved S3PRL's ``spec_augment`` checkpoint in (legacy ``Config``, a ``Runner`` entry,
+``Args``, weight/bias names, the top-level ``optimizers`` pickles), with that recipe's task, run through S3PRL's
+``spec_augment`` hub function (which S3PRL 0.4.18's ``s3prl.hub`` leaves out; see ``_hub_entry_for``).
 
 Besides the shared cases, most fixtures have ``alone_<i>`` cases: utterance i of the ``batch`` case run by itself.
 S3PRL's features depend on the batch (padding before the STFT, CMVN length rounding, chunk boundaries), so these are
@@ -17,6 +20,7 @@ recipe and the parameter count of S3PRL's ``TransformerModel`` built from it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import logging
@@ -61,6 +65,24 @@ RUNNER = {"runner": {"n_epochs": -1, "total_steps": 1000000, "gradient_clipping"
 
 DROP1 = {"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
 
+# pretrain/spec_augment/config_model.yaml (February 2021, unchanged since but for comments): the Base transformer with
+# dropout 0.1 on log-mel, and a task of its own (SpecAugment's LD masking policy instead of Mockingjay's masking)
+SPEC_AUGMENT_TASK = {"loss": "L1", "sequence_length": 1500, "position_encoding_size": 768, "mask_T": 100, "mask_F": 9,
+                     "num_T": 2, "num_F": 2, "p": 1.0}
+# pretrain/spec_augment/config_runner.yaml at the commit that added the upstream (71364fab; data path a placeholder)
+SPEC_AUGMENT_RUNNER = {
+    "runner": {"n_epochs": -1, "total_steps": 1000000, "gradient_clipping": 5.0, "gradient_accumulate_steps": 1,
+               "log_step": 50000, "save_step": 50000, "max_keep": 5},
+    "optimizer": {"name": "AdamW_with_schedule", "lr": 2.0e-4, "warmup_proportion": 0.07},
+    "pretrain_expert": {"datarc": {"num_workers": 8, "train_batch_size": 32, "max_timestep": 0,
+                                   "libri_root": "/data/LibriSpeech/", "file_path": "data/len_for_bucket",
+                                   "sets": ["train-clean-100", "train-clean-360", "train-other-500"]}}}
+# run_pretrain.py's argparse Namespace at that commit (no auto_resume / override options yet)
+SPEC_AUGMENT_ARGS = dict(past_exp=None, config="pretrain/spec_augment/config_runner.yaml", upstream="spec_augment",
+                         upstream_config="pretrain/spec_augment/config_model.yaml", expname="fixture",
+                         expdir="result/pretrain/fixture", seed=1337, device="cuda", multi_gpu=False)
+SPEC_AUGMENT_URL = "https://www.dropbox.com/s/spz3yulaye8ppgr/states-100000.ckpt?dl=1"
+
 
 def _recipe(transformer=None, task=None, audio=AUDIO_LOGMEL):
     return {"transformer": {**TRANSFORMER, **(transformer or {})}, "task": {**TASK, **(task or {})},
@@ -91,6 +113,7 @@ RECIPES = {
                                                 _recipe(audio=AUDIO_FBANK)),
     "audio_albert_logMelBase_T_share_AdamW_b32_1m_960hr_drop1": ("audio_albert/config_model.yaml",
                                                                  _recipe({"share_layer": True, **DROP1})),
+    "spec_augment": ("spec_augment/config_model.yaml", {**_recipe(DROP1), "task": dict(SPEC_AUGMENT_TASK)}),
 }
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -140,6 +163,15 @@ FIXTURES = {
                            "pre_layer_norm": True},
                           audio={**AUDIO_LOGMEL, "input": {"feat_type": "linear", "channel": 0, "log": True,
                                                            "delta": 1, "cmvn": False}}),
+    },
+    "spec_augment_like": {
+        # S3PRL's `spec_augment` hub function itself (s3prl.hub does not export it: registered there for the run),
+        # its Dropbox URL served from the fixture file; the recipe's task, and the layout the runner of February 2021
+        # saved (upstream config under "Config", runner config under "Runner", its Args, the LR schedule pickled
+        # from the then top-level `optimizers` module)
+        "imitates": "spec_augment", "hub_entry": "spec_augment", "family": "mockingjay", "seed": 2007,
+        "layout": "legacy_args", "cases": BASE_CASES + ["batch_normalize"],
+        "config": {**_recipe(TINY), "task": dict(SPEC_AUGMENT_TASK)},
     },
 }
 
@@ -191,6 +223,36 @@ def _save_legacy(state: dict, path: Path):
         del sys.modules["optimizers"]
 
 
+@contextlib.contextmanager
+def _hub_entry_for(spec: dict, path: Path):
+    """`spec_augment`: S3PRL 0.4.18's s3prl.hub never imports upstream/spec_augment/hubconf.py, so S3PRLUpstream cannot
+    find the name. For the run, its hub functions are set on s3prl.hub (exactly as the star import would bind them)
+    and the hubconf's downloader returns the fixture's file for the Dropbox URL. Other fixtures: nothing to do."""
+    if spec["hub_entry"] != "spec_augment":
+        yield
+        return
+    import s3prl.hub as hub
+    import s3prl.upstream.spec_augment.hubconf as hubconf
+
+    functions = {n: getattr(hubconf, n) for n in ("spec_augment", "spec_augment_local", "spec_augment_url")}
+    assert not any(hasattr(hub, n) for n in functions), "s3prl.hub exports spec_augment now: drop this stand-in"
+
+    def urls_to_filepaths(url, refresh=False):
+        assert url == SPEC_AUGMENT_URL, url
+        return str(path)
+
+    original = hubconf._urls_to_filepaths
+    hubconf._urls_to_filepaths = urls_to_filepaths
+    for n, function in functions.items():
+        setattr(hub, n, function)
+    try:
+        yield
+    finally:
+        hubconf._urls_to_filepaths = original
+        for n in functions:
+            delattr(hub, n)
+
+
 def _case_specs(spec: dict, case_inputs: dict):
     cases, inputs = {}, {}
     for case in spec["cases"]:
@@ -229,6 +291,11 @@ def build_mockingjay(out_root: Path, case_inputs: dict, check_dir: Path) -> List
                      "Config": copy.deepcopy(RUNNER), "SpecHead": model.SpecHead.state_dict(),
                      "Transformer": transformer, "Upstream_Config": upstream_config}
             torch.save(state, path)
+        elif spec["layout"] == "legacy_args":
+            state = {"Optimizer": optimizer.state_dict(), "Step": 0, "Args": argparse.Namespace(**SPEC_AUGMENT_ARGS),
+                     "Runner": copy.deepcopy(SPEC_AUGMENT_RUNNER), "SpecHead": model.SpecHead.state_dict(),
+                     "Transformer": transformer, "Config": upstream_config}
+            _save_legacy(state, path)
         else:
             renamed = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
                        for k, v in transformer.items()}
@@ -239,13 +306,14 @@ def build_mockingjay(out_root: Path, case_inputs: dict, check_dir: Path) -> List
         # ---- S3PRL's expert must load every weight (its loader ignores missing / unexpected keys)
         from s3prl.nn import S3PRLUpstream
 
-        upstream = S3PRLUpstream(spec["hub_entry"], path_or_url=str(path))
-        loaded = upstream.upstream.transformer.model.state_dict()
-        assert_state_dicts_equal(loaded, model.Transformer.state_dict(), f"{name}: S3PRL's loaded Transformer")
-        parameters = sum(p.numel() for p in upstream.upstream.transformer.model.parameters())
+        with _hub_entry_for(spec, path):
+            upstream = S3PRLUpstream(spec["hub_entry"], path_or_url=str(path))
+            loaded = upstream.upstream.transformer.model.state_dict()
+            assert_state_dicts_equal(loaded, model.Transformer.state_dict(), f"{name}: S3PRL's loaded Transformer")
+            parameters = sum(p.numel() for p in upstream.upstream.transformer.model.parameters())
 
-        cases, inputs = _case_specs(spec, case_inputs)
-        tensors, info = run_s3prl_cases(spec["hub_entry"], path, inputs, cases)
+            cases, inputs = _case_specs(spec, case_inputs)
+            tensors, info = run_s3prl_cases(spec["hub_entry"], path, inputs, cases)
         checks = {"s3prl_loaded_every_weight": True, "s3prl_parameters": parameters}
         for case, i in ALONE.items():
             if case in cases:
@@ -256,7 +324,7 @@ def build_mockingjay(out_root: Path, case_inputs: dict, check_dir: Path) -> List
                 checks[f"batch_vs_{case}_max_abs_diff"] = diff
         common_meta = {
             "format": "s3prl_hf.parity_fixture", "format_version": FORMAT_VERSION, "fixture": name,
-            "family": spec["hub_entry"].replace("_local", ""), "imitates": spec["imitates"],
+            "family": spec.get("family", spec["hub_entry"].replace("_local", "")), "imitates": spec["imitates"],
             "hub_entry": spec["hub_entry"], "s3prl_version": s3prl.__version__, "torch_version": torch.__version__,
         }
         st_meta = write_expected(folder, tensors, common_meta, cases)
@@ -267,6 +335,11 @@ def build_mockingjay(out_root: Path, case_inputs: dict, check_dir: Path) -> List
             "seeds": {"model_init": spec["seed"], "perturb": spec["seed"] + 1, "inputs": INPUT_SEED},
             "s3prl_upstream": info,
             "layout": spec["layout"],
+            **({"s3prl_patches": {"s3prl.hub": "spec_augment, spec_augment_local, spec_augment_url set from "
+                                               "s3prl.upstream.spec_augment.hubconf",
+                                  "s3prl.upstream.spec_augment.hubconf._urls_to_filepaths":
+                                      {SPEC_AUGMENT_URL: "original_s3prl.pt"}}}
+               if spec["hub_entry"] == "spec_augment" else {}),
             "upstream_config": upstream_config,
             "checkpoint_keys": sorted(state),
             "original_s3prl_pickled_globals": sorted(torch.serialization.get_unsafe_globals_in_checkpoint(str(path))),

@@ -91,6 +91,38 @@ WAV2VEC2_FIXTURES = {
                       max_positions=100, **W2V_HEADS),
         "task": dict(normalize=False),
     },
+    # The other conformers S3PRL's Wav2Vec2Model runs (fairseq's speech-to-speech "Conformer LARGE" encoders do not
+    # say their pos_enc_type / attn_type): "abs" runs conformer layers in the transformer encoder (positional conv,
+    # no positions in the attention, padding to required_seq_len_multiple frames, which the depthwise convs see)
+    "wav2vec2_conformer_abs_variant": {
+        # the large recipe with pos_enc_type=abs: ESPnet attention without positions, padding to 2 frames
+        "kind": "conformer", "imitates": "wav2vec2_conformer_large_s2st_en_librilight", "seed": 2014,
+        "recipe": CONFORMER_LARGE, "layout": "cfg",
+        "model": dict(conv_feature_layers=CONV16, encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64,
+                      encoder_attention_heads=4, conv_pos=16, conv_pos_groups=4, depthwise_conv_kernel_size=5,
+                      pos_enc_type="abs", **W2V_HEADS),
+        "task": dict(normalize=True),
+    },
+    "wav2vec2_conformer_fairseq_attention_variant": {
+        # fairseq's own attention (attn_type unset), post-LN with the group-norm extractor, a 2-deep positional conv
+        # stack, padding to a multiple of 3 frames
+        "kind": "conformer", "imitates": "wav2vec2_conformer_large_s2st_es_voxpopuli", "seed": 2015,
+        "recipe": CONFORMER_LARGE, "layout": "cfg",
+        "model": dict(conv_feature_layers=CONV16, extractor_mode="default", layer_norm_first=False, conv_bias=False,
+                      encoder_layers=2, encoder_embed_dim=24, encoder_ffn_embed_dim=40, encoder_attention_heads=2,
+                      conv_pos=8, pos_conv_depth=2, conv_pos_groups=2, depthwise_conv_kernel_size=3,
+                      pos_enc_type="abs", attn_type="", required_seq_len_multiple=3, **W2V_HEADS),
+        "task": dict(normalize=False),
+    },
+    "wav2vec2_conformer_rope_fairseq_attention_variant": {
+        # rope with fairseq's own attention: ConformerEncoder, whose layers then see no position at all
+        "kind": "conformer", "imitates": "wav2vec2_conformer_rope", "seed": 2016, "recipe": CONFORMER_LARGE,
+        "layout": "cfg",
+        "model": dict(conv_feature_layers=CONV16, encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=48,
+                      encoder_attention_heads=4, conv_pos=16, conv_pos_groups=4, depthwise_conv_kernel_size=5,
+                      pos_enc_type="rope", attn_type="", **W2V_HEADS),
+        "task": dict(normalize=True),
+    },
     "data2vec_base_like": {
         "kind": "data2vec", "imitates": "data2vec_base_960", "seed": 2021, "recipe": D2V_BASE, "layout": "cfg",
         "model": dict(conv_feature_layers=CONV16, encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64,

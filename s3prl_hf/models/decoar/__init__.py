@@ -1,4 +1,4 @@
-"""DeCoAR family: the decoar_layers name (S3PRL's decoar_layers expert)."""
+"""DeCoAR family: the decoar_layers and decoar names (S3PRL's decoar_layers and decoar experts, one checkpoint)."""
 
 from .configuration_decoar import REFERENCE_CONFIGS, S3prlDecoarConfig
 from .modeling_decoar import S3prlDecoarModel

@@ -1,8 +1,12 @@
-"""Configuration of DeCoAR (S3PRL's `upstream/decoar_layers`).
+"""Configuration of DeCoAR (S3PRL's `upstream/decoar_layers` and `upstream/decoar`).
 
 S3PRL's `Decoar()` hard-codes its architecture (80-dim fbank input, a linear projection to 1024, then 4 forward and
 4 backward single-layer LSTMs of width 1024) and its frontend (`upstream/decoar_layers/audio.py`: S3PRL's APC fbank
 with its defaults). The checkpoint holds no config: the converter reads the sizes from the weights' shapes.
+
+S3PRL's two hub names load the same checkpoint: `decoar_layers` returns every depth's output, `decoar` (its older
+expert, one 4-layer `nn.LSTM` per direction) only the last one. Which one a converted model reproduces is
+`last_layer_only`, set by the converter from the name it converts for: the checkpoint cannot tell.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ class S3prlDecoarConfig(UpstreamConfig):
     Args:
         hidden_size: Width of the projection and of every LSTM (S3PRL: 1024, hard-coded).
         num_hidden_layers: LSTM layers in each direction (S3PRL: 4, hard-coded).
+        last_layer_only: Return only the last depth's state, as S3PRL's `decoar` entry does (`decoar_layers`
+            returns one state per depth).
 
     The input is S3PRL's fixed frontend: 80-bin kaldi fbank (hamming) + CMVN per utterance.
 
@@ -27,12 +33,15 @@ class S3prlDecoarConfig(UpstreamConfig):
         >>> config = S3prlDecoarConfig(hidden_size=16, num_hidden_layers=2)
         >>> config.num_layers, config.hidden_sizes
         (2, (32, 32))
+        >>> S3prlDecoarConfig(hidden_size=16, num_hidden_layers=2, last_layer_only=True).num_layers
+        1
     """
 
     model_type = "s3prl_decoar"
 
     hidden_size: int = 1024
     num_hidden_layers: int = 4
+    last_layer_only: bool = False
 
     def validate_architecture(self):
         """At least one layer."""
@@ -52,18 +61,22 @@ class S3prlDecoarConfig(UpstreamConfig):
 
     @property
     def num_layers(self) -> int:
-        return self.num_hidden_layers
+        return 1 if self.last_layer_only else self.num_hidden_layers
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
         # forward and backward outputs concatenated
-        return (2 * self.hidden_size,) * self.num_hidden_layers
+        return (2 * self.hidden_size,) * self.num_layers
 
     @property
     def downsample_rates(self) -> tuple[int, ...]:
-        return (FRAME_SHIFT_SAMPLES,) * self.num_hidden_layers
+        return (FRAME_SHIFT_SAMPLES,) * self.num_layers
 
 
-# What S3PRL's Decoar() hard-codes (upstream/decoar_layers/decoar.py); the released checkpoint's weights, read by the
-# converter, must have these shapes for S3PRL to load them.
-REFERENCE_CONFIGS: dict[str, dict] = {"decoar_layers": dict(hidden_size=1024, num_hidden_layers=4)}
+# What S3PRL's Decoar() hard-codes (upstream/decoar_layers/decoar.py, upstream/decoar/decoar.py); the released
+# checkpoint's weights, read by the converter, must have these shapes for S3PRL to load them. Both names load that
+# one checkpoint.
+REFERENCE_CONFIGS: dict[str, dict] = {
+    "decoar_layers": dict(hidden_size=1024, num_hidden_layers=4),
+    "decoar": dict(hidden_size=1024, num_hidden_layers=4, last_layer_only=True),
+}

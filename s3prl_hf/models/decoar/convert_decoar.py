@@ -5,6 +5,10 @@ The checkpoint is `{"model": state_dict, ...}` and holds no config. Its LSTMs us
 to one single-layer LSTM per depth (`forward_lstms.{k}.weight_ih_l0`, its `name_convert`); both namings are read.
 S3PRL hard-codes the sizes and loads non-strictly; this converter takes the sizes from the weights' shapes and
 requires every weight of that architecture, and nothing else.
+
+S3PRL's `decoar` entry loads the same checkpoint into one 4-layer `nn.LSTM` per direction without renaming and
+returns the last depth only (`last_layer_only`, which the caller sets from the name converted for). Its non-strict
+load would skip per-layer names and run randomly initialised LSTMs, so such a checkpoint is refused for it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ KEY_MAP = {  # DeCoAR key (regex)                                               
 }
 # fmt: on
 LSTM_INDEX = re.compile(r"^forward_lstms\.(\d+)\.")
+PER_LAYER_NAME = re.compile(r"^(forward|backward)_lstms\.")
 
 
 # What tells the two DeCoAR generations apart (both have `post_extract_proj`).
@@ -52,8 +57,9 @@ def split_checkpoint(state: Mapping, family: str = "DeCoAR") -> dict:
     return dict(weights)
 
 
-def config_from_weights(weights: Mapping[str, torch.Tensor], input_dim: int) -> S3prlDecoarConfig:
-    """The architecture the (renamed) weights describe."""
+def config_from_weights(weights: Mapping[str, torch.Tensor], input_dim: int,
+                        last_layer_only: bool = False) -> S3prlDecoarConfig:
+    """The architecture the (renamed) weights describe, returning every depth or only the last one."""
     hidden, features = weights["post_extract_proj.weight"].shape
     if features != input_dim:
         raise CheckpointFormatError(f"post_extract_proj takes {features} features; S3PRL's DeCoAR frontend gives "
@@ -62,23 +68,37 @@ def config_from_weights(weights: Mapping[str, torch.Tensor], input_dim: int) -> 
     if not layers:
         raise CheckpointFormatError("the checkpoint has no forward LSTM weights: not a DeCoAR (layers) checkpoint")
     try:
-        return S3prlDecoarConfig(hidden_size=int(hidden), num_hidden_layers=max(layers) + 1)
+        return S3prlDecoarConfig(hidden_size=int(hidden), num_hidden_layers=max(layers) + 1,
+                                 last_layer_only=last_layer_only)
     except (ValueError, StrictDataclassError) as error:  # config validators raise the latter
         raise CheckpointFormatError(f"unsupported configuration: {error}") from error
 
 
-def convert_decoar(state: dict) -> S3prlDecoarModel:
+def convert_decoar(state: dict, *, last_layer_only: bool = False) -> S3prlDecoarModel:
     """Build an `S3prlDecoarModel` from a DeCoAR checkpoint's contents.
 
     Args:
         state: The checkpoint dict, as returned by `s3prl_hf.conversion.load_original_checkpoint`.
+        last_layer_only: Reproduce S3PRL's `decoar` entry (the last depth's state only) instead of `decoar_layers`
+            (one state per depth).
+
+    Raises:
+        CheckpointFormatError: not a DeCoAR checkpoint, weights that do not fit, or (for `last_layer_only`) S3PRL's
+            per-layer LSTM names, which S3PRL's `decoar` expert does not load.
 
     Example:
         >>> from s3prl_hf.conversion import load_original_checkpoint
-        >>> model = convert_decoar(load_original_checkpoint("checkpoint_decoar.pt"))  # doctest: +SKIP
+        >>> state = load_original_checkpoint("checkpoint_decoar.pt")  # doctest: +SKIP
+        >>> convert_decoar(state).num_layers, convert_decoar(state, last_layer_only=True).num_layers  # doctest: +SKIP
+        (4, 1)
     """
-    weights = rename_state_dict(split_checkpoint(state), KEY_MAP)
-    config = config_from_weights(weights, S3prlDecoarConfig().feature_dim)
+    original = split_checkpoint(state)
+    if last_layer_only and any(PER_LAYER_NAME.match(key) for key in original):
+        raise CheckpointFormatError("this checkpoint names its LSTMs per layer (forward_lstms.{k}.*); S3PRL's `decoar` "
+                                    "expert loads only the released multi-layer names (forward_lstm.*_l{k}) and would "
+                                    "run random LSTMs: convert it as decoar_layers")
+    weights = rename_state_dict(original, KEY_MAP)
+    config = config_from_weights(weights, S3prlDecoarConfig().feature_dim, last_layer_only)
     with torch.device("meta"):
         model = S3prlDecoarModel(config)
     load_exact_state_dict(model, weights)

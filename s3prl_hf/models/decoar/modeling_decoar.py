@@ -1,4 +1,4 @@
-"""DeCoAR with S3PRL's hidden states (S3PRL's `upstream/decoar_layers/{expert,decoar,audio}.py`).
+"""DeCoAR with S3PRL's hidden states (S3PRL's `upstream/decoar_layers/{expert,decoar,audio}.py` and `upstream/decoar`).
 
 S3PRL:
 
@@ -6,6 +6,9 @@ S3PRL:
 2. a linear projection, then a stack of single-layer forward LSTMs on the packed batch (each reading the previous
    one's output) and a stack of backward LSTMs on each utterance reversed within its length;
 3. hidden states: for each depth k, `cat(forward_k, backward_k re-reversed)`, zero on padded frames.
+
+S3PRL's `decoar` expert runs the same checkpoint as one 4-layer `nn.LSTM` per direction (the same computation as the
+stack) and returns only the last depth's state (`config.last_layer_only`).
 """
 
 from __future__ import annotations
@@ -67,10 +70,16 @@ class S3prlDecoarModel(S3prlFbankPreTrainedModel):
         return outputs
 
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
+        if self.config.last_layer_only:  # the one state is the deepest: every layer runs
+            return self._depth_states(wavs, wavs_len, self.config.num_hidden_layers)[-1:]
+        return self._depth_states(wavs, wavs_len, num_hidden_states)
+
+    def _depth_states(self, wavs, wavs_len, depth: int) -> list[torch.Tensor]:
+        """The (forward, backward) output of each of the first `depth` depths."""
         features, lengths = self.frontend(wavs, wavs_len)
         total, cpu_lengths = features.shape[1], lengths.cpu()
         projected = self.post_extract_proj(features.to(self.dtype))
-        forward = self._run_stack(self.forward_lstms[:num_hidden_states], projected, cpu_lengths, total)
+        forward = self._run_stack(self.forward_lstms[:depth], projected, cpu_lengths, total)
         reversed_inputs = reverse_within_lengths(projected, lengths)
-        backward = self._run_stack(self.backward_lstms[:num_hidden_states], reversed_inputs, cpu_lengths, total)
+        backward = self._run_stack(self.backward_lstms[:depth], reversed_inputs, cpu_lengths, total)
         return [torch.cat((fwd, reverse_within_lengths(bwd, lengths)), dim=-1) for fwd, bwd in zip(forward, backward)]

@@ -37,4 +37,11 @@ REFERENCE_CONFIGS: dict[str, dict] = {
         # config.json says True. It changes 3.6 k of 316 M parameters; the converter reads the checkpoint.
         conv_bias=True,
     ),
+    # HuBERT Base networks trained otherwise: ContentVec's recipe (contentvec/config/contentvec/contentvec.yaml:
+    # the base extractor, post-LN, no conv bias, no input normalisation), mHuBERT (fairseq's base recipe on
+    # VoxPopuli), MS-HuBERT (HuBERT Base with another pre-training loss, per its paper).
+    "contentvec_km100": dict(),
+    "contentvec_km500": dict(),
+    "mhubert_base_vp_en_es_fr_it3": dict(),
+    "ms_hubert": dict(),
 }

@@ -10,11 +10,18 @@ Two source layouts are read, both without fairseq:
 
 Missing config keys take the defaults of S3PRL's `HubertConfig` / `HubertPretrainingConfig` dataclasses,
 as S3PRL's `merge_with_parent` does, so the converted model is the one S3PRL builds.
+
+S3PRL's `hubert_custom` also runs HuBERT networks trained by other code (ContentVec, mHuBERT, MS-HuBERT): it drops
+config keys its `HubertConfig` lacks, ignores the fairseq model name, and loads the weights strictly. So does this
+converter, except that names of other fairseq families are refused with a pointer, and so is ContentVec's
+speaker-conditioned pre-training checkpoint (S3PRL's strict load fails on its extra layer), for which the authors
+release the representation-only "legacy" checkpoint that S3PRL hosts.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from ...conversion import CheckpointFormatError, build_model, rename_state_dict
 # The shared fairseq tables, also importable from here (the WavLM converter does).
@@ -54,6 +61,12 @@ MODEL_DEFAULTS = {
 # Config keys that would change the network but that S3PRL's HuBERT does not implement.
 UNSUPPORTED_VALUES = {"pos_conv_depth": (None, 1), "conv_pos_batch_norm": (None, False)}
 
+# fairseq model names (`_name` / `arch`) of the other wav2vec2-style families, whose files are refused with a pointer.
+OTHER_FAMILY_NAMES = ("wav2vec", "data2vec", "wavlm", "unispeech", "mae_ast", "roberta")
+# ContentVec's speaker-conditioned pre-training modules (auspicious3000/contentvec: the CondLayerNorms of its extra
+# encoder layer, the encoder's final CondLayerNorm, the contrastive projection).
+CONTENTVEC_SPEAKER_KEY = re.compile(r"(^|\.)(weight_ln|bias_ln)\.weight$|^encoder\.cond_layer_norm\.|^layer_proj\.")
+
 
 def split_checkpoint(state: dict) -> tuple[dict, dict, dict]:
     """Return `(model_cfg, task_cfg, weights)` of a HuBERT checkpoint in either supported layout."""
@@ -63,9 +76,17 @@ def split_checkpoint(state: dict) -> tuple[dict, dict, dict]:
             "it looks like a wav2vec 2.0 / data2vec / wav2vec checkpoint of another family")
     model_cfg, task_cfg, weights, _ = split_fairseq_checkpoint(state, "a HuBERT checkpoint")
     name = str(model_cfg.get("_name") or "hubert")
-    if not name.startswith("hubert"):
+    if name.startswith(OTHER_FAMILY_NAMES):
         raise CheckpointFormatError(f"this checkpoint holds a fairseq '{name}' model, not HuBERT")
     check_flat_weights(weights)
+    if any(CONTENTVEC_SPEAKER_KEY.search(key) for key in weights):
+        raise CheckpointFormatError(
+            "this is ContentVec's speaker-conditioned pre-training checkpoint (conditional layer norms, layer_proj), "
+            "which S3PRL's HuBERT expert cannot load: convert the authors' representation-only 'legacy' checkpoint "
+            "(checkpoint_best_legacy_*.pt, what S3PRL's contentvec_km100 / contentvec_km500 host)")
+    if not name.startswith("hubert"):
+        # S3PRL's hubert_custom ignores the model name: a HuBERT network trained by other code is run as HuBERT
+        logger.info("fairseq model name %r: converted as HuBERT, as S3PRL's hubert expert loads it", name)
     if any(key.startswith(("w2v_encoder.", "quantizer.", "project_q.")) for key in weights):
         raise CheckpointFormatError("the weights belong to a fine-tuned or wav2vec 2.0 model, not a pretrained "
                                     "HuBERT (found w2v_encoder / quantizer keys)")

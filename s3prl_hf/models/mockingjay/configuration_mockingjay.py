@@ -210,4 +210,6 @@ REFERENCE_CONFIGS: dict[str, dict] = {
     "tera_logMelBase_T_F_M_AdamW_b32_1m_960hr_drop1": {**_BASE, **_DROP1},
     "tera_fbankBase_T_F_AdamW_b32_200k_100hr": {**_BASE, "audio_config": FBANK_240},
     "audio_albert_logMelBase_T_share_AdamW_b32_1m_960hr_drop1": {**_BASE, **_DROP1, "share_layer": True},
+    # pretrain/spec_augment/config_model.yaml: the Base transformer with dropout 0.1 on log-mel
+    "spec_augment": {**_BASE, **_DROP1},
 }

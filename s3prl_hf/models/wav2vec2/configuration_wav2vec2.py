@@ -140,4 +140,10 @@ REFERENCE_CONFIGS: dict[str, dict] = {
     "xls_r_300m": dict(_LARGE, **_STABLE),
     "xls_r_1b": dict(_LARGE, **_STABLE, hidden_size=1280, num_hidden_layers=48, intermediate_size=5120),
     "xls_r_2b": dict(_LARGE, **_STABLE, hidden_size=1920, num_hidden_layers=48, intermediate_size=7680),
+    # VoxPopuli's "Large Model (317M)" (facebookresearch/voxpopuli README), assumed to be the Libri-Light LARGE recipe;
+    # the s2st encoders of fairseq's examples/speech_to_speech ("Transformer | BASE"), assumed to be the BASE recipe.
+    # Only the layer table and parameter counts of the cards rely on these assumptions.
+    "wav2vec2_large_voxpopuli_100k": dict(_LARGE, **_STABLE),
+    "wav2vec2_base_s2st_es_voxpopuli": dict(),
+    "wav2vec2_base_s2st_en_librilight": dict(),
 }

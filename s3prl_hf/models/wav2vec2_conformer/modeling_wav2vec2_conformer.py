@@ -1,13 +1,20 @@
 """wav2vec 2.0 Conformer with S3PRL's hidden states, on transformers' `Wav2Vec2Conformer*` modules.
 
-fairseq's `ConformerEncoder` (S3PRL `upstream/wav2vec2/wav2vec2_model.py`) differs from the transformer
-encoder in three ways that matter here:
+fairseq's `ConformerEncoder` (S3PRL `upstream/wav2vec2/wav2vec2_model.py`), which runs `pos_enc_type` rel_pos and
+rope, differs from the transformer encoder in three ways that matter here:
 
 - no positional conv: hs[0] is the projected CNN features with padded frames zeroed (plus the encoder
   LayerNorm when the model is post-LN), not `x + pos_conv(x)`;
-- positions enter each layer's attention as Transformer-XL relative encodings or rotary embeddings;
+- positions enter each layer's attention as Transformer-XL relative encodings or rotary embeddings (none at all
+  with fairseq's own attention, `attn_type` other than espnet, which ignores rope);
 - the layers are conformer blocks (half-step FFN, attention, depthwise-conv module with BatchNorm, half-step FFN,
   LayerNorm).
+
+Any other `pos_enc_type` ("abs") runs the conformer layers in fairseq's transformer encoder instead
+(`position_embeddings_type="absolute"`): hs[0] = x + pos_conv(x) as in wav2vec 2.0, attention without positions,
+and the sequence zero-padded to a multiple of `required_seq_len_multiple` frames before the layers. The padded
+frames are masked keys, but each layer's depthwise conv reads them, so they change the last frames; S3PRL trims
+them from every state.
 
 The rest (CNN, conv-length frame mask, final LayerNorm of pre-LN models, `crop_seq_to_multiple`) is
 `S3prlWav2Vec2Model`'s. The relative-position table is computed in each forward for exactly the frames at hand
@@ -29,7 +36,7 @@ from transformers.models.wav2vec2_conformer.modeling_wav2vec2_conformer import (
     Wav2Vec2ConformerSelfAttention,
 )
 
-from ..wav2vec2.modeling_wav2vec2 import S3prlWav2Vec2Model
+from ..wav2vec2.modeling_wav2vec2 import S3prlWav2Vec2Model, positional_conv_embedding
 from .configuration_wav2vec2_conformer import S3prlWav2Vec2ConformerConfig
 
 
@@ -62,14 +69,19 @@ class S3prlRotaryPositionalEmbedding(Wav2Vec2ConformerRotaryPositionalEmbedding)
 
 
 class S3prlWav2Vec2ConformerEncoder(nn.Module):
-    """Position embeddings + conformer layers + the encoder LayerNorm; the loop lives in the model."""
+    """Position embeddings (or the positional conv) + conformer layers + the encoder LayerNorm; the loop lives in
+    the model."""
 
     def __init__(self, config: S3prlWav2Vec2ConformerConfig):
         super().__init__()
         if config.position_embeddings_type == "relative":
             self.embed_positions = S3prlRelPositionalEmbedding(config)
-        else:
+        elif config.position_embeddings_type == "rotary":
             self.embed_positions = S3prlRotaryPositionalEmbedding(config)
+        else:
+            self.embed_positions = None
+        if config.uses_positional_conv:
+            self.pos_conv_embed = positional_conv_embedding(config)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
         self.layers = nn.ModuleList([Wav2Vec2ConformerEncoderLayer(config) for _ in range(config.num_hidden_layers)])
@@ -103,8 +115,11 @@ class S3prlWav2Vec2ConformerModel(S3prlWav2Vec2Model):
             init.copy_(module.inv_freq, rotary_inv_freq(self.config))
 
     def _encode(self, features, valid, num_layers, needed=None) -> list[torch.Tensor]:
-        """[encoder input (projected features; LayerNorm if post-LN), outputs of the first layers]."""
+        """[encoder input (projected features, + positional conv in the transformer encoder; LayerNorm if post-LN),
+        outputs of the first layers]."""
         hidden = features
+        if self.config.uses_positional_conv:
+            hidden = hidden + self.encoder.pos_conv_embed(hidden)
         if not self.config.do_stable_layer_norm:
             hidden = self.encoder.layer_norm(hidden)
         hidden = self.encoder.dropout(hidden)
@@ -114,10 +129,15 @@ class S3prlWav2Vec2ConformerModel(S3prlWav2Vec2Model):
 
     def _run_layers(self, hidden, valid, num_layers) -> list[torch.Tensor]:
         """Outputs of the first `num_layers` conformer layers."""
+        frames = hidden.shape[1]
+        if self.config.uses_positional_conv:  # fairseq's transformer encoder pads to a multiple, masked
+            pad = -frames % self.config.seq_len_multiple
+            hidden = nn.functional.pad(hidden, (0, 0, 0, pad))
+            valid = nn.functional.pad(valid, (0, pad), value=False)
         attention_mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=valid)
-        positions = self.encoder.embed_positions(hidden)
+        positions = self.encoder.embed_positions(hidden) if self.encoder.embed_positions is not None else None
         outputs = []
         for layer in self.encoder.layers[:num_layers]:
             hidden = layer(hidden, attention_mask=attention_mask, relative_position_embeddings=positions)
-            outputs.append(hidden)
+            outputs.append(hidden[:, :frames])
         return outputs
