@@ -56,6 +56,8 @@ FAMILIES: Dict[str, str] = {
     "discretebert": "fixtures_wav2vec1:build_discretebert",
     # needs the GitHub-only PASE sources on PYTHONPATH (see fixtures_pase.py)
     "pase_plus": "fixtures_pase:build_pase_plus",
+    # needs ESPnet in the environment (setup_env_espnet.sh)
+    "espnet_hubert": "fixtures_espnet_hubert:build_espnet_hubert",
 }
 
 
