@@ -25,7 +25,9 @@ each fixture the generator
    the variant through ``espnet_hubert_custom`` on the fixture's ``original_s3prl.pt``, so ESPnet reads the
    ``config.yaml`` beside it (S3PRL's ``espnet_hubert_custom`` passes no config);
 4. checks that S3PRL's model holds exactly the saved tensors (ESPnet loads non-strictly) and writes
-   ``original_s3prl.pt`` (the ``.pth``, byte for byte), ``config.yaml``, ``expected.safetensors`` and ``meta.json``.
+   ``original_s3prl.pt`` (the ``.pth``, byte for byte), ``config.yaml``, ``expected.safetensors`` and ``meta.json``;
+   the like fixtures' meta.json also records the parameter count and shapes of the released architecture's network
+   as ESPnet builds it (``released``).
 
 Besides the shared cases every fixture has ``tiny_in_batch`` (4000, 300 and 7 samples): utterances with no valid frame
 (under the CNN's 400-sample receptive field) in a padded batch, whose attention keys torchaudio all masks.
@@ -101,6 +103,16 @@ FIXTURES = {
                          "encoder_ff_interm_features": 56, "encoder_pos_conv_kernel": 15,
                          "encoder_pos_conv_groups": 5, "encoder_layer_norm_first": False, "final_dim": 12},
     },
+}
+# The released architectures, as ESPnet builds them: the base recipes' encoder_conf (dropouts only, the rest
+# TorchAudioHuBERTPretrainEncoder's defaults), and torchaudio's HuBERT Large options (hubert_pretrain_large), which the
+# large releases' names point to (their config.yaml could not be read here). Recorded in the like fixtures' meta.json.
+RELEASED = {
+    "espnet_hubert_base_like": ("espnet_hubert_base_iter0", {}),
+    "espnet_hubert_large_like": ("wavlablm_ek_40k", {
+        "extractor_mode": "layer_norm", "extractor_conv_bias": False, "encoder_embed_dim": 1024,
+        "encoder_num_layers": 24, "encoder_num_heads": 16, "encoder_ff_interm_features": 4096,
+        "encoder_layer_norm_first": True}),
 }
 # S3PRL 0.4.18's download URLs of the imitated releases (s3prl/upstream/espnet_hubert/hubconf.py)
 URLS = {
@@ -186,6 +198,19 @@ def release_state_dict(model: torch.nn.Module, pos_conv_names: str) -> dict:
     return out
 
 
+def released_architecture(name: str) -> dict:
+    """ESPnet's encoder for a released architecture: its wav2vec2 parameter count and shapes (torchaudio's init does
+    not run on the meta device, so it is built on the CPU, then dropped)."""
+    from espnet2.asr.encoder.hubert_encoder import TorchAudioHuBERTPretrainEncoder
+
+    imitates, overrides = RELEASED[name]
+    conf = {**RECIPE["encoder_conf"], **overrides}
+    encoder = TorchAudioHuBERTPretrainEncoder(input_size=1, num_classes=500, **conf)
+    wav2vec2 = encoder.hubert_pretrain_model.wav2vec2
+    return {"name": imitates, "encoder_conf": conf, "wav2vec2_parameters": parameter_count(wav2vec2),
+            "wav2vec2_state_dict_shapes": {k: list(v.shape) for k, v in wav2vec2.state_dict().items()}}
+
+
 @contextlib.contextmanager
 def cached_release(hub_entry: str, pth: Path, config: Path, cache: Path):
     """Point the hub entry's two downloads at the files, named as S3PRL's cache names them."""
@@ -251,6 +276,7 @@ def build_espnet_hubert(out_root: Path, case_inputs: dict, check_dir: Path) -> L
             "pos_conv_weight_norm_names": spec["pos_conv_names"],
             "checks": {"s3prl_loaded_every_weight": True, "s3prl_parameters": parameter_count(expert.model),
                        "wav2vec2_parameters": parameter_count(expert.model.wav2vec2)},
+            **({"released": released_architecture(name)} if name in RELEASED else {}),
         }, s3prl_version=s3prl.__version__))
     return produced
 
