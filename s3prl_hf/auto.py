@@ -14,9 +14,9 @@ from transformers import AutoConfig, AutoModel
 
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
-from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert, mae_ast,
-                     mockingjay, modified_cpc, npc, pase_plus, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec,
-                     wav2vec2, wav2vec2_conformer, wavlm)
+from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, espnet_hubert,
+                     hubert, mae_ast, mockingjay, modified_cpc, npc, pase_plus, ssast, unispeech_sat, vggish, vq_wav2vec,
+                     wav2vec, wav2vec2, wav2vec2_conformer, wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
 from .models.ast import S3prlAstConfig, S3prlAstModel
 from .models.byol_a import S3prlByolAConfig, S3prlByolAModel
@@ -26,6 +26,7 @@ from .models.decoar import S3prlDecoarConfig, S3prlDecoarModel
 from .models.decoar2 import S3prlDecoar2Config, S3prlDecoar2Model
 from .models.discretebert import S3prlDiscreteBertConfig, S3prlDiscreteBertModel
 from .models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
+from .models.espnet_hubert import S3prlEspnetHubertConfig, S3prlEspnetHubertModel
 from .models.hubert import S3prlHubertConfig, S3prlHubertModel
 from .models.mae_ast import S3prlMaeAstConfig, S3prlMaeAstModel
 from .models.mockingjay import S3prlMockingjayConfig, S3prlMockingjayModel
@@ -71,6 +72,7 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "vq_wav2vec": (S3prlWav2VecConfig, S3prlWav2VecModel),
     "discretebert": (S3prlDiscreteBertConfig, S3prlDiscreteBertModel),
     "pase_plus": (S3prlPasePlusConfig, S3prlPasePlusModel),
+    "espnet_hubert": (S3prlEspnetHubertConfig, S3prlEspnetHubertModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -101,6 +103,7 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "vq_wav2vec": vq_wav2vec.REFERENCE_CONFIGS,
     "discretebert": discretebert.REFERENCE_CONFIGS,
     "pase_plus": pase_plus.REFERENCE_CONFIGS,
+    "espnet_hubert": espnet_hubert.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():

@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 _CHECKPOINT_SUFFIXES = ("_local", "_custom", "_url")
 # Such entries whose stem is not itself a name of the collection -> the name whose converter reads them.
 # the converter reads frame vs patch from the checkpoint, so `mae_ast_local` only needs the family
-_CHECKPOINT_ENTRY_STEMS = {"distiller": "distilhubert", "cpc": "modified_cpc", "mae_ast": "mae_ast_frame"}
+_CHECKPOINT_ENTRY_STEMS = {"distiller": "distilhubert", "cpc": "modified_cpc", "mae_ast": "mae_ast_frame",
+                          "espnet_hubert": "espnet_hubert_base_iter0"}
 
 
 class S3PRLUpstream(nn.Module):

@@ -43,6 +43,8 @@ from .models.vq_wav2vec.convert_vq_wav2vec import convert_vq_wav2vec
 from .models.wav2vec.convert_wav2vec import convert_wav2vec
 from .models.pase_plus.convert_pase_plus import convert_pase_plus
 from .models.pase_plus.convert_pase_plus import load_release as load_pase_release
+from .models.espnet_hubert.convert_espnet_hubert import convert_espnet_hubert
+from .models.espnet_hubert.convert_espnet_hubert import load_release as load_espnet_release
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "wav2vec": convert_wav2vec,
     "pase_plus": convert_pase_plus,  # the checkpoint + JSON cfg combined (convert_pase_plus.load_release)
     "vq_wav2vec": convert_vq_wav2vec,
+    "espnet_hubert": convert_espnet_hubert,  # the .pth + config.yaml combined (convert_espnet_hubert.load_release)
 }
 # families whose upstream is two checkpoints: function(state, frontend_state, dictionary_text=...) -> model
 PAIRED_CONVERTERS = {"discretebert": convert_discretebert}
@@ -82,6 +85,8 @@ SECOND_FILES = {
     "discretebert": ("its vq-wav2vec k-means frontend (vq_wav2vec_kmeans's checkpoint)", ("vq", "kmeans")),
     "vggish": ("its PCA parameters (vggish_pca_params-970ea276.pth)", ("pca",)),
     "pase_plus": ("its JSON cfg (PASE+.cfg)", (".cfg", ".json")),
+    # ESPnet itself reads the config.yaml beside the .pth when given none
+    "espnet_hubert": ("its ESPnet training config (config.yaml)", ("config.yaml",)),
 }
 
 
@@ -115,8 +120,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
         max_shard_size: Largest safetensors file to write ("2GB", "500MB" or bytes); bigger models are sharded
             with an index, which `from_pretrained` reads transparently.
         frontend_checkpoint: The second file of a two-file release (Discrete BERT's vq-wav2vec k-means
-            checkpoint, VGGish's PCA parameters, PASE+'s JSON cfg); when omitted, the one file beside `checkpoint` whose name says
-            what it is (`SECOND_FILES`) is used.
+            checkpoint, VGGish's PCA parameters, PASE+'s JSON cfg, an ESPnet model's config.yaml); when omitted,
+            the one file beside `checkpoint` whose name says what it is (`SECOND_FILES`) is used.
 
     Returns:
         The output folder.
@@ -157,6 +162,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike, output: str | o
             model = convert_vggish(state, pca=load_pca_file(frontend_checkpoint))  # the network file + its PCA file
         elif spec.family == "pase_plus" and frontend_checkpoint is not None and set(state) != {"cfg", "ckpt"}:
             model = convert_pase_plus(load_pase_release(checkpoint, frontend_checkpoint))  # the checkpoint + its cfg
+        elif spec.family == "espnet_hubert" and frontend_checkpoint is not None and set(state) != {"config", "model"}:
+            model = convert_espnet_hubert(load_espnet_release(checkpoint, frontend_checkpoint))  # .pth + config.yaml
         else:
             model = CONVERTERS[spec.family](state)
     del state

@@ -77,6 +77,10 @@ TINY_CONFIGS = {
                          intermediate_size=64, max_positions=40, max_position_embeddings=42),
     # PASE+'s released structure (SincNet, 8 blocks, QRNN, 7 hooked skips) with fewer channels
     "pase_plus": dict(fmaps=[4, 4, 8, 8, 8, 8, 8, 8], emb_dim=8, rnn_dim=8),
+    # ESPnet HuBERT large: layer-norm extractor, pre-LN (its final LayerNorm is in no hidden state)
+    "espnet_hubert": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64,
+                          conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                          feat_extract_norm="layer", do_stable_layer_norm=True),
 }
 
 
