@@ -145,6 +145,7 @@ def test_missing_encoder_key_means_espnets_default_fairseq_encoder():
 
 @pytest.mark.parametrize(("changes", "message"), [
     (dict(encoder_use_rel_pos=True), r"does not take: \['encoder_use_rel_pos'\]"),
+    (dict(num_classes=500), r"sets \['num_classes'\], which HubertTask passes"),
     (dict(extractor_mode="instance_norm"), "extractor_mode='instance_norm'"),
     (dict(extractor_conv_layer_config=[[32, 10, 5], [32, 3, 2]]), "total stride of 10"),
     (dict(extractor_conv_layer_config=[[32, 10]]), "is not a list of"),
@@ -163,7 +164,7 @@ def test_encoder_conf_is_read_and_checked_against_the_weights(changes, message):
 def test_training_only_options_do_not_change_the_model():
     state = release(BASE)
     changed = _with_encoder_conf(state, mask_prob=0.3, encoder_layer_drop=0.5, feature_grad_mult=1.0, finetuning=True,
-                                 num_classes=999, final_dim=3)
+                                 final_dim=3, skip_masked=True)
     assert _max_relative_diff(convert_espnet_hubert(changed), BASE) <= 1e-4
 
 

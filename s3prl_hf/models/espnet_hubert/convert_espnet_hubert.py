@@ -73,11 +73,14 @@ NETWORK_DEFAULTS = {
 }
 # The constructor's other options: masking, loss and training schedule, none of which the forward S3PRL runs reads.
 TRAINING_OPTIONS = {
-    "input_size", "encoder_layer_drop", "mask_prob", "mask_selection", "mask_other", "mask_length", "no_mask_overlap",
+    "encoder_layer_drop", "mask_prob", "mask_selection", "mask_other", "mask_length", "no_mask_overlap",
     "mask_min_space", "mask_channel_prob", "mask_channel_selection", "mask_channel_other", "mask_channel_length",
-    "no_mask_channel_overlap", "mask_channel_min_space", "skip_masked", "skip_nomask", "num_classes", "final_dim",
+    "no_mask_channel_overlap", "mask_channel_min_space", "skip_masked", "skip_nomask", "final_dim",
     "feature_grad_mult", "finetuning", "freeze_encoder_updates",
 }
+# Constructor arguments HubertTask.build_model passes itself (`input_size=`, `num_classes=args.num_classes`): in
+# encoder_conf they make ESPnet fail ("got multiple values for keyword argument").
+PASSED_BY_TASK = {"input_size", "num_classes"}
 # torchaudio's `_get_feature_extractor` modes -> transformers' `feat_extract_norm`
 EXTRACTOR_MODES = {"group_norm": "group", "layer_norm": "layer"}
 # S3PRL's espnet_hubert expert reports a downsample rate of 320 whatever the extractor.
@@ -136,6 +139,10 @@ def encoder_options(config: Mapping) -> dict:
     conf = config.get("encoder_conf")
     if not isinstance(conf, Mapping):
         raise CheckpointFormatError("config.yaml has no encoder_conf mapping (ESPnet always writes one)")
+    duplicated = sorted(PASSED_BY_TASK & set(conf))
+    if duplicated:
+        raise CheckpointFormatError(f"encoder_conf sets {duplicated}, which HubertTask passes to the encoder itself; "
+                                    f"ESPnet cannot build this model")
     unknown = sorted(set(conf) - set(NETWORK_DEFAULTS) - TRAINING_OPTIONS)
     if unknown:
         raise CheckpointFormatError(f"encoder_conf has options TorchAudioHuBERTPretrainEncoder does not take: {unknown}")
