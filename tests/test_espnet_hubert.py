@@ -87,7 +87,7 @@ def test_config_beside_the_checkpoint_or_given_converts_the_same(tmp_path):
 
 
 def test_weight_norm_names_and_deepspeed_wrapper_give_the_same_weights():
-    """torchaudio < 2.1 saved the positional conv as weight_g / weight_v, later as parametrizations; DeepSpeed files
+    """Older torchaudio saved the positional conv as weight_g / weight_v, current as parametrizations; DeepSpeed files
     nest the state dict under "module" (ESPnet's loader unwraps it)."""
     state = release(BASE)
     renamed = {key.replace("conv.weight_g", "conv.parametrizations.weight.original0")

@@ -18,8 +18,8 @@ each fixture the generator
 2. builds the model from that file (``HubertTask.build_model_from_file(config.yaml, None)``) with a fixed seed,
    perturbs every parameter (fixture_common.perturb) and saves ``model.state_dict()`` as the trainer saves
    ``<n>epoch.pth``. The *like* fixtures store the positional conv's weight norm as ``weight_g`` / ``weight_v``, the
-   names torchaudio gave them before 2.1 (``nn.utils.weight_norm``): the releases were saved with torch 1.13 / 2.0
-   (their ``meta.yaml``); the variant keeps torchaudio 2.11's ``parametrizations.weight.original0/1``;
+   names older torchaudio gave them (``nn.utils.weight_norm``, checked in 2.0.2): the releases were saved with
+   torch 1.13 / 2.0 (their ``meta.yaml``); the variant keeps torchaudio 2.11's ``parametrizations.weight.original0/1``;
 3. runs S3PRLUpstream: the like fixtures through the named hub entry they imitate, its two downloads pointed at the
    files (named as S3PRL's cache names them, ``<sha256(url)>.<file name>``, so the config comes from the argument);
    the variant through ``espnet_hubert_custom`` on the fixture's ``original_s3prl.pt``, so ESPnet reads the

@@ -37,8 +37,8 @@ _W2V = r"^encoder\.hubert_pretrain_model\.wav2vec2\."
 KEY_MAP = {  # ESPnet key (regex)                                                           -> s3prl_hf key
     _W2V + r"feature_extractor\.conv_layers\.(\d+)\.(conv|layer_norm)\.(weight|bias)$":  r"feature_extractor.conv_layers.\1.\2.\3",
     _W2V + r"encoder\.feature_projection\.(layer_norm|projection)\.(weight|bias)$":       r"feature_projection.\1.\2",
-    # the positional conv's weight norm: g and v as torchaudio < 2.1 (nn.utils.weight_norm) and >= 2.1
-    # (nn.utils.parametrizations.weight_norm) name them
+    # the positional conv's weight norm: g and v as older torchaudio (nn.utils.weight_norm, 2.0.2 checked) and
+    # current torchaudio (nn.utils.parametrizations.weight_norm, 2.11 checked) name them
     _W2V + r"encoder\.transformer\.pos_conv_embed\.conv\.(weight_g|parametrizations\.weight\.original0)$":
         "encoder.pos_conv_embed.conv.parametrizations.weight.original0",
     _W2V + r"encoder\.transformer\.pos_conv_embed\.conv\.(weight_v|parametrizations\.weight\.original1)$":
