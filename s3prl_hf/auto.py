@@ -14,8 +14,8 @@ from transformers import AutoConfig, AutoModel
 from . import registry
 from .modeling_utils import UpstreamConfig, UpstreamPreTrainedModel
 from .weights.resolve import SOURCES, Location, UpstreamNotAvailableError, locate_upstream
-from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, hubert,
-                     lighthubert, mae_ast, mockingjay, modified_cpc, multires_hubert, npc, pase_plus, passt,
+from .models import (apc, ast, byol_a, byol_s, data2vec, decoar, decoar2, discretebert, distilhubert, espnet_hubert,
+                     hubert, lighthubert, mae_ast, mockingjay, modified_cpc, multires_hubert, npc, pase_plus, passt,
                      spectral, ssast, unispeech_sat, vggish, vq_wav2vec, wav2vec, wav2vec2, wav2vec2_conformer,
                      wavlm)
 from .models.apc import S3prlApcConfig, S3prlApcModel
@@ -27,6 +27,7 @@ from .models.decoar import S3prlDecoarConfig, S3prlDecoarModel
 from .models.decoar2 import S3prlDecoar2Config, S3prlDecoar2Model
 from .models.discretebert import S3prlDiscreteBertConfig, S3prlDiscreteBertModel
 from .models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
+from .models.espnet_hubert import S3prlEspnetHubertConfig, S3prlEspnetHubertModel
 from .models.hubert import S3prlHubertConfig, S3prlHubertModel
 from .models.lighthubert import S3prlLightHubertConfig, S3prlLightHubertModel
 from .models.mae_ast import S3prlMaeAstConfig, S3prlMaeAstModel
@@ -80,6 +81,7 @@ FAMILY_CLASSES: dict[str, tuple[type[UpstreamConfig], type[UpstreamPreTrainedMod
     "passt": (S3prlPasstConfig, S3prlPasstModel),
     "multires_hubert": (S3prlMultiresHubertConfig, S3prlMultiresHubertModel),
     "spectral": (S3prlSpectralConfig, S3prlSpectralModel),
+    "espnet_hubert": (S3prlEspnetHubertConfig, S3prlEspnetHubertModel),
 }
 MODEL_CLASSES = {config.model_type: model for config, model in FAMILY_CLASSES.values()}
 # family -> {canonical name: config overrides of the released architecture}
@@ -114,6 +116,7 @@ FAMILY_REFERENCE_CONFIGS: dict[str, dict[str, dict]] = {
     "passt": passt.REFERENCE_CONFIGS,
     "multires_hubert": multires_hubert.REFERENCE_CONFIGS,
     "spectral": spectral.REFERENCE_CONFIGS,
+    "espnet_hubert": espnet_hubert.REFERENCE_CONFIGS,
 }
 
 for _config_class, _model_class in FAMILY_CLASSES.values():

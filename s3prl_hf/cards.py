@@ -22,7 +22,7 @@ DATASET_IDS = {
     "VoxPopuli": "facebook/voxpopuli",
     "CommonVoice": "mozilla-foundation/common_voice_11_0",
 }
-MULTILINGUAL_METHODS = {"xls_r", "xlsr", "voxpopuli", "mhubert"}
+MULTILINGUAL_METHODS = {"xls_r", "xlsr", "voxpopuli", "mhubert", "wavlablm"}
 # Monolingual checkpoints in another language than English (card metadata).
 LANGUAGES = {"wav2vec2_base_s2st_es_voxpopuli": "es", "wav2vec2_conformer_large_s2st_es_voxpopuli": "es"}
 AUDIO_FAMILIES = {"ast", "ssast", "mae_ast", "byol_a", "byol_s", "vggish", "passt"}
@@ -537,6 +537,28 @@ NAME_QUIRKS = {
                "this name (convert it as decoar_layers).",),
 }
 
+HIDDEN_STATE_NOTES.update(
+    espnet_hubert=(
+        "S3PRL returns torchaudio's `extract_features`: the output of each of the `num_hidden_layers` transformer "
+        "layers, and nothing else (no encoder input). Pre-LN models (large) get no final LayerNorm on the last "
+        "state (torchaudio applies it in `forward` only); post-LN models (base) normalise CNN features + "
+        "positional conv before the first layer. The network is torchaudio's HuBERT, as ESPnet builds it from "
+        "the release's config.yaml, on transformers' HuBERT modules."),
+)
+QUIRKS.update(
+    espnet_hubert=(
+        "Frames are masked with torchaudio's conv-length rule (integer arithmetic, clamped at 0 after each conv): "
+        "projected features past an utterance's frames are zeroed and are not attended to. An utterance shorter than "
+        "the CNN's receptive field (400 samples) in a longer batch has no valid frame: torchaudio masks all of its "
+        "keys, so it attends uniformly to its frames, which are then all equal; that is reproduced.",
+        "The group norm of the base models' first conv normalises over the whole padded batch length, so an "
+        "utterance's features depend on how much the batch pads it, exactly as in S3PRL.",
+        "Waveforms are not normalised (S3PRL's expert passes them to the model as they are).",
+        "Two original files: the `.pth` state dict and ESPnet's `config.yaml` (the architecture, `encoder_conf`). "
+        "`s3prl-hf convert --checkpoint MODEL.pth --frontend-checkpoint config.yaml`, or leave config.yaml beside "
+        "the `.pth` (as ESPnet does when no config is given).",
+    ),
+)
 COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",
@@ -557,7 +579,7 @@ S3PRL_CITATION = """@inproceedings{yang21c_interspeech,
 def _front_matter(spec: registry.UpstreamSpec) -> str:
     lines = ["---", "library_name: s3prl_hf", "pipeline_tag: feature-extraction"]
     if spec.license == "other" or spec.license_url and spec.license not in ("mit", "apache-2.0", "bsd-3-clause",
-                                                                            "cc-by-nc-4.0"):
+                                                                            "cc-by-nc-4.0", "cc-by-4.0"):
         lines += ["license: other", f"license_name: {spec.name}-weights"]
         if spec.license_url:
             lines.append(f"license_link: {spec.license_url}")
@@ -696,6 +718,9 @@ def render_card(spec: registry.UpstreamSpec, config: UpstreamConfig | None = Non
     out += [f"- Original release: {_file_line(url)}" for url in spec.original_urls if url not in spec.s3prl_urls]
     if spec.release_page:
         out.append(f"- Release page: {spec.release_page}")
+    if any("huggingface.co/" in url and "/blob/" in url for url in spec.s3prl_urls):
+        out.append("- S3PRL's `/blob/` URL is the Hub's web page for the file, not the file: S3PRL 0.4.18 downloads "
+                   "HTML in its place and cannot load this upstream. s3prl_hf fetches the file itself.")
     if source_name:
         out.append(f"- Converted from `{source_name}`" + (f", sha256 `{source_sha256}`" if source_sha256 else ""))
     if config_only:

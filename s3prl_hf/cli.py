@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the second file of two-file releases, found beside --checkpoint when omitted: Discrete "
                         "BERT's vq-wav2vec checkpoint that tokenises the waveform (vq-wav2vec_kmeans.pt; "
                         "--checkpoint is then the RoBERTa: S3PRL's .pt, or fairseq's bert_kmeans.tar, its folder, "
-                        "or its .pt beside dict.txt), VGGish's PCA parameters (vggish_pca_params-970ea276.pth), or "
-                        "PASE+'s JSON cfg (PASE+.cfg)")
+                        "or its .pt beside dict.txt), VGGish's PCA parameters (vggish_pca_params-970ea276.pth), "
+                        "PASE+'s JSON cfg (PASE+.cfg), or an ESPnet HuBERT's config.yaml (--checkpoint is its .pth)")
     p.add_argument("--output", required=True, help="folder to create")
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
     p.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,

@@ -52,7 +52,7 @@ _CHECKPOINT_SUFFIXES = ("_local", "_custom", "_url")
 # Such entries whose stem is not itself a name of the collection -> the name whose converter reads them.
 # the converter reads frame vs patch from the checkpoint, so `mae_ast_local` only needs the family
 _CHECKPOINT_ENTRY_STEMS = {"distiller": "distilhubert", "cpc": "modified_cpc", "mae_ast": "mae_ast_frame",
-                           "multires_hubert": "multires_hubert_base"}
+                           "multires_hubert": "multires_hubert_base", "espnet_hubert": "espnet_hubert_base_iter0"}
 
 
 class S3PRLUpstream(nn.Module):

@@ -49,6 +49,8 @@ from .models.pase_plus.convert_pase_plus import convert_pase_plus
 from .models.pase_plus.convert_pase_plus import load_release as load_pase_release
 from .models.passt.convert_passt import convert_passt
 from .models.spectral.convert_spectral import convert_spectral, load_s3prl_yaml
+from .models.espnet_hubert.convert_espnet_hubert import convert_espnet_hubert
+from .models.espnet_hubert.convert_espnet_hubert import load_release as load_espnet_release
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ CONVERTERS: dict[str, Callable[[dict], UpstreamPreTrainedModel]] = {
     "pase_plus": convert_pase_plus,  # the checkpoint + JSON cfg combined (convert_pase_plus.load_release)
     "vq_wav2vec": convert_vq_wav2vec,
     "multires_hubert": convert_multires_hubert,
+    "espnet_hubert": convert_espnet_hubert,  # the .pth + config.yaml combined (convert_espnet_hubert.load_release)
 }
 # families whose hub entries run one checkpoint in ways its weights do not record (PaSST: windows, mel hop):
 # function(checkpoint dict, canonical name) -> model
@@ -99,6 +102,8 @@ SECOND_FILES = {
     "discretebert": ("its vq-wav2vec k-means frontend (vq_wav2vec_kmeans's checkpoint)", ("vq", "kmeans")),
     "vggish": ("its PCA parameters (vggish_pca_params-970ea276.pth)", ("pca",)),
     "pase_plus": ("its JSON cfg (PASE+.cfg)", (".cfg", ".json")),
+    # ESPnet itself reads the config.yaml beside the .pth when given none
+    "espnet_hubert": ("its ESPnet training config (config.yaml)", ("config.yaml",)),
 }
 
 
@@ -146,8 +151,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: 
         max_shard_size: Largest safetensors file to write ("2GB", "500MB" or bytes); bigger models are sharded
             with an index, which `from_pretrained` reads transparently.
         frontend_checkpoint: The second file of a two-file release (Discrete BERT's vq-wav2vec k-means
-            checkpoint, VGGish's PCA parameters, PASE+'s JSON cfg); when omitted, the one file beside `checkpoint` whose name says
-            what it is (`SECOND_FILES`) is used.
+            checkpoint, VGGish's PCA parameters, PASE+'s JSON cfg, an ESPnet model's config.yaml); when omitted,
+            the one file beside `checkpoint` whose name says what it is (`SECOND_FILES`) is used.
         source_sha256: The checkpoint's sha256 when the caller has computed it already (for the card).
         converter_options: Keyword arguments of the family's converter for checkpoints whose architecture S3PRL
             fixes in code, e.g. `{"subnet": {...}}` for LightHuBERT (another subnet of the supernet) or
@@ -205,6 +210,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: 
             model = convert_pase_plus(load_pase_release(checkpoint, frontend_checkpoint))  # the checkpoint + its cfg
         elif spec.family in NAMED_CONVERTERS:
             model = NAMED_CONVERTERS[spec.family](state, spec.name)
+        elif spec.family == "espnet_hubert" and frontend_checkpoint is not None and set(state) != {"config", "model"}:
+            model = convert_espnet_hubert(load_espnet_release(checkpoint, frontend_checkpoint))  # .pth + config.yaml
         else:
             model = CONVERTERS[spec.family](state, **{**NAME_OPTIONS.get(spec.name, {}), **(converter_options or {})})
     del state

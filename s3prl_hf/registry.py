@@ -305,6 +305,7 @@ FAMILIES: tuple[str, ...] = (
     "vggish",
     "passt",
     "spectral",
+    "espnet_hubert",
 )
 # Families whose upstreams have no weights: S3PRL computes them from a yaml config that it ships (upstream/baseline,
 # upstream/log_stft). Their names download nothing: the config is built in (`auto.reference_config`).
@@ -357,6 +358,11 @@ _CONTENTVEC = dict(
 # Licence not verified: neither S3PRL's code nor the project's research states the weights' licence. Not
 # re-hosted until someone has read the original release's terms.
 _NOT_VERIFIED = dict(license="other", license_url=None, redistributable=False)
+
+
+def _cc_by_4(repo: str) -> dict:
+    """CC-BY-4.0, as the `license:` of the ESPnet Hub repo's model card states (attribution; re-hosting allowed)."""
+    return dict(license="cc-by-4.0", license_url=f"https://huggingface.co/espnet/{repo}", redistributable=True)
 
 # --- Methods (one per seed section) -----------------------------------------------------------------------
 # Each cited twice: vq-wav2vec and Discrete BERT (the seed repeats the block), wav2vec 2.0 and XLSR (extra_bibtex).
@@ -1096,6 +1102,43 @@ METHODS: dict[str, Method] = {
             "reconstructs log-mel frames masked with SpecAugment's LD policy (T=100, F=9 of 80 bins, two time and two "
             "frequency masks)."
         ),
+    ),
+    # Hub-only methods (S3PRL's hubconf has them, its upstream collection docs do not): S3PRL's README cites
+    # "ESPnet HuBERT" (arXiv 2306.06672) and "WavLabLM" (arXiv 2309.15317) for its ESPnet upstreams. No seed block
+    # exists; the BibTeX holds the arXiv record's title, authors and number.
+    "espnet_hubert": Method(
+        key="espnet_hubert",
+        section="ESPnet HuBERT",
+        title="Reducing Barriers to Self-Supervised Learning: HuBERT Pre-training with Academic Compute",
+        paper_url="https://arxiv.org/abs/2306.06672",
+        bibtex=_bibtex(r"""
+        @article{chen2023reducing,
+            title={Reducing Barriers to Self-Supervised Learning: HuBERT Pre-training with Academic Compute},
+            author={Chen, William and Chang, Xuankai and Peng, Yifan and Ni, Zhaoheng and Maiti, Soumi and Watanabe, Shinji},
+            journal={arXiv preprint arXiv:2306.06672},
+            year={2023}
+        }
+        """),
+        description="HuBERT pre-trained with ESPnet's SSL recipes on torchaudio's HuBERT network "
+        "(`torchaudio.models.hubert_pretrain_model`); S3PRL loads the ESPnet release (a `.pth` state dict and its "
+        "`config.yaml`) through ESPnet and returns every transformer layer's output.",
+    ),
+    "wavlablm": Method(
+        key="wavlablm",
+        section="WavLabLM",
+        title="Joint Prediction and Denoising for Large-scale Multilingual Self-supervised Learning",
+        paper_url="https://arxiv.org/abs/2309.15317",
+        bibtex=_bibtex(r"""
+        @article{chen2023joint,
+            title={Joint Prediction and Denoising for Large-scale Multilingual Self-supervised Learning},
+            author={Chen, William and Shi, Jiatong and Yan, Brian and Berrebbi, Dan and Zhang, Wangyou and Peng, Yifan and Chang, Xuankai and Maiti, Soumi and Watanabe, Shinji},
+            journal={arXiv preprint arXiv:2309.15317},
+            year={2023}
+        }
+        """),
+        description="WavLM's joint prediction and denoising extended to 40k hours of speech in 136 languages, with "
+        "multi-stage pre-training; trained with ESPnet on torchaudio's HuBERT network, loaded by S3PRL like the "
+        "ESPnet HuBERT models.",
     ),
 }
 
@@ -2407,6 +2450,119 @@ _TABLE: tuple[UpstreamSpec, ...] = (
         s3prl_urls=("https://huggingface.co/s3prl/MS-HuBERT/resolve/main/iter3.pt",),
         original_urls=("https://huggingface.co/s3prl/MS-HuBERT/resolve/main/iter3.pt",),
         **_NOT_VERIFIED,
+    ),
+    # --- ESPnet HuBERT and WavLabLM (S3PRL hub only) ------------------------------------------------------------
+    # Two files per release, both from the ESPnet Hub repo: the .pth state dict and its config.yaml. Licence: the
+    # repo's model card (`license: cc-by-4.0`), except espnet_cvhubert, which has no model card.
+    UpstreamSpec(
+        name="espnet_hubert_base_iter0",
+        family="espnet_hubert",
+        method="espnet_hubert",
+        pretraining_data="LibriSpeech 960hr",
+        s3prl_urls=(
+            "https://huggingface.co/espnet/simpleoier_librispeech_hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw/resolve/main/exp/hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw/valid.loss.ave.pth",
+            "https://huggingface.co/espnet/simpleoier_librispeech_hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw/raw/main/exp/hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw/config.yaml",
+        ),
+        original_urls=(
+            "https://huggingface.co/espnet/simpleoier_librispeech_hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw/resolve/main/exp/hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw/valid.loss.ave.pth",
+            "https://huggingface.co/espnet/simpleoier_librispeech_hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw/raw/main/exp/hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw/config.yaml",
+        ),
+        **_cc_by_4("simpleoier_librispeech_hubert_iter0_train_ssl_torchaudiohubert_base_960h_pretrain_it0_raw"),
+    ),
+    UpstreamSpec(
+        name="espnet_hubert_base_iter1",
+        family="espnet_hubert",
+        method="espnet_hubert",
+        pretraining_data="LibriSpeech 960hr",
+        s3prl_urls=(
+            "https://huggingface.co/espnet/simpleoier_librispeech_hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw/resolve/main/exp/hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw/valid.loss.ave.pth",
+            "https://huggingface.co/espnet/simpleoier_librispeech_hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw/raw/main/exp/hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw/config.yaml",
+        ),
+        original_urls=(
+            "https://huggingface.co/espnet/simpleoier_librispeech_hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw/resolve/main/exp/hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw/valid.loss.ave.pth",
+            "https://huggingface.co/espnet/simpleoier_librispeech_hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw/raw/main/exp/hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw/config.yaml",
+        ),
+        **_cc_by_4("simpleoier_librispeech_hubert_iter1_train_ssl_torchaudiohubert_base_960h_pretrain_it1_raw"),
+    ),
+    # S3PRL's config URL is a /blob/ URL: the Hub's HTML page for the file, not the file, so S3PRL 0.4.18 downloads an
+    # HTML page as config.yaml and ESPnet cannot build the model from it. original_urls gives the /resolve/ URL of
+    # the same file. The release's meta.yaml says espnet 202301, torch 1.13.1.
+    UpstreamSpec(
+        name="espnet_hubert_large_gs_ll60k",
+        family="espnet_hubert",
+        method="espnet_hubert",
+        pretraining_data="LibriLight 60k hours",
+        s3prl_urls=(
+            "https://huggingface.co/espnet/hubert_large_gs_16_librilight60k/resolve/main/mnt/datastore/exp/hubert_iter1_train_ssl_torchaudiohubert_large_960h_pretrain_it2_bins_raw/valid.loss.ave_10best.pth",
+            "https://huggingface.co/espnet/hubert_large_gs_16_librilight60k/blob/main/mnt/datastore/exp/hubert_iter1_train_ssl_torchaudiohubert_large_960h_pretrain_it2_bins_raw/config.yaml",
+        ),
+        original_urls=(
+            "https://huggingface.co/espnet/hubert_large_gs_16_librilight60k/resolve/main/mnt/datastore/exp/hubert_iter1_train_ssl_torchaudiohubert_large_960h_pretrain_it2_bins_raw/valid.loss.ave_10best.pth",
+            "https://huggingface.co/espnet/hubert_large_gs_16_librilight60k/resolve/main/mnt/datastore/exp/hubert_iter1_train_ssl_torchaudiohubert_large_960h_pretrain_it2_bins_raw/config.yaml",
+        ),
+        **_cc_by_4("hubert_large_gs_16_librilight60k"),
+    ),
+    # Licence not verified: espnet/espnet_cvhubert has no model card, and S3PRL names no paper for it (the method is
+    # the ESPnet HuBERT recipe its file names say it was trained with: torchaudiohubert_base, iteration 2).
+    UpstreamSpec(
+        name="cvhubert",
+        family="espnet_hubert",
+        method="espnet_hubert",
+        pretraining_data="not stated (the release has no model card)",
+        s3prl_urls=(
+            "https://huggingface.co/espnet/espnet_cvhubert/resolve/main/exp/hubert_iter2_train_ssl_torchaudiohubert_base_960h_pretrain_it2_raw/latest.pth",
+            "https://huggingface.co/espnet/espnet_cvhubert/raw/main/exp/hubert_iter2_train_ssl_torchaudiohubert_base_960h_pretrain_it2_raw/config.yaml",
+        ),
+        original_urls=(
+            "https://huggingface.co/espnet/espnet_cvhubert/resolve/main/exp/hubert_iter2_train_ssl_torchaudiohubert_base_960h_pretrain_it2_raw/latest.pth",
+            "https://huggingface.co/espnet/espnet_cvhubert/raw/main/exp/hubert_iter2_train_ssl_torchaudiohubert_base_960h_pretrain_it2_raw/config.yaml",
+        ),
+        **_NOT_VERIFIED,
+    ),
+    UpstreamSpec(
+        name="wavlablm_ek_40k",
+        family="espnet_hubert",
+        method="wavlablm",
+        pretraining_data="40k hours of multilingual speech, 136 languages",
+        s3prl_urls=(
+            "https://huggingface.co/espnet/WavLabLM-EK-40k/resolve/main/exp_li/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_cont_raw_layer_9/5epoch.pth",
+            "https://huggingface.co/espnet/WavLabLM-EK-40k/raw/main/exp_li/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_cont_raw_layer_9/config.yaml",
+        ),
+        original_urls=(
+            "https://huggingface.co/espnet/WavLabLM-EK-40k/resolve/main/exp_li/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_cont_raw_layer_9/5epoch.pth",
+            "https://huggingface.co/espnet/WavLabLM-EK-40k/raw/main/exp_li/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_cont_raw_layer_9/config.yaml",
+        ),
+        **_cc_by_4("WavLabLM-EK-40k"),
+    ),
+    UpstreamSpec(
+        name="wavlablm_mk_40k",
+        family="espnet_hubert",
+        method="wavlablm",
+        pretraining_data="40k hours of multilingual speech, 136 languages",
+        s3prl_urls=(
+            "https://huggingface.co/espnet/WavLabLM-MK-40k/resolve/main/exp_li/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_wavlm_raw_layer_9/valid.acc_m.ave_10best.pth",
+            "https://huggingface.co/espnet/WavLabLM-MK-40k/raw/main/exp_li/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_wavlm_raw_layer_9/config.yaml",
+        ),
+        original_urls=(
+            "https://huggingface.co/espnet/WavLabLM-MK-40k/resolve/main/exp_li/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_wavlm_raw_layer_9/valid.acc_m.ave_10best.pth",
+            "https://huggingface.co/espnet/WavLabLM-MK-40k/raw/main/exp_li/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_wavlm_raw_layer_9/config.yaml",
+        ),
+        **_cc_by_4("WavLabLM-MK-40k"),
+    ),
+    UpstreamSpec(
+        name="wavlablm_ms_40k",
+        family="espnet_hubert",
+        method="wavlablm",
+        pretraining_data="40k hours of multilingual speech, 136 languages",
+        s3prl_urls=(
+            "https://huggingface.co/espnet/WavLabLM-MS-40k/resolve/main/exp_babel/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_wavlm_babel_light_raw_layer_9/5epoch.pth",
+            "https://huggingface.co/espnet/WavLabLM-MS-40k/raw/main/exp_babel/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_wavlm_babel_light_raw_layer_9/config.yaml",
+        ),
+        original_urls=(
+            "https://huggingface.co/espnet/WavLabLM-MS-40k/resolve/main/exp_babel/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_wavlm_babel_light_raw_layer_9/5epoch.pth",
+            "https://huggingface.co/espnet/WavLabLM-MS-40k/raw/main/exp_babel/hubert_iter2_train_ssl_torchaudiohubert_large_960h_pretrain_it2_wavlm_babel_light_raw_layer_9/config.yaml",
+        ),
+        **_cc_by_4("WavLabLM-MS-40k"),
     ),
 )
 

@@ -96,6 +96,10 @@ TINY_CONFIGS = {
     "spectral": dict(feature_config={"win_ms": 25, "hop_ms": 10, "n_freq": 201, "n_mels": 80, "n_mfcc": 13,
                                      "input": {"feat_type": "mel", "channel": 0, "log": True, "delta": 0,
                                                "cmvn": True}}),
+    # ESPnet HuBERT large: layer-norm extractor, pre-LN (its final LayerNorm is in no hidden state)
+    "espnet_hubert": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64,
+                          conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                          feat_extract_norm="layer", do_stable_layer_norm=True),
 }
 
 

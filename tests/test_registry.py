@@ -79,10 +79,12 @@ lighthubert lighthubert_base lighthubert_small lighthubert_stage1
 multires_hubert_base multires_hubert_large multires_hubert_multilingual_base multires_hubert_multilingual_large400k
 multires_hubert_multilingual_large600k
 fbank fbank_no_cmvn mfcc spectrogram mel linear stft_mag baseline
+espnet_hubert_base_iter0 espnet_hubert_base_iter1 espnet_hubert_large_gs_ll60k cvhubert
+wavlablm_ek_40k wavlablm_mk_40k wavlablm_ms_40k
 """.split()
 HUB_ONLY_NAMES = frozenset(HUB_ONLY_LIST)
 HUB_ONLY_METHODS = {"contentvec", "mhubert", "ms_hubert", "voxpopuli", "enhanced_s2st", "spec_augment", "passt",
-                    "lighthubert", "multires_hubert", "kaldi_features", "stft_features"}
+                    "lighthubert", "multires_hubert", "kaldi_features", "stft_features", "espnet_hubert", "wavlablm"}
 # Hub functions that call no other one but download the same file the same way (hubert/hubconf.py): aliases too.
 SAME_CHECKPOINT_ALIASES = {"contentvec": "contentvec_km100"}
 

@@ -62,6 +62,8 @@ FAMILIES: Dict[str, str] = {
     "multires_hubert": "fixtures_multires_hubert:build_multires_hubert",
     # no weights: S3PRL's yaml configs (upstream/baseline, upstream/log_stft)
     "spectral": "fixtures_spectral:build_spectral",
+    # needs ESPnet in the environment (setup_env_espnet.sh)
+    "espnet_hubert": "fixtures_espnet_hubert:build_espnet_hubert",
 }
 
 
