@@ -38,8 +38,13 @@ def test_refuses_to_overwrite_without_force(tmp_path, converted_fixture):
     with pytest.raises(FileExistsError, match="force"):
         convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", output)
     assert (output / "keep.txt").read_text() == "mine"
-    convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", output, force=True)
-    assert not (output / "keep.txt").exists() and (output / "model.safetensors").exists()
+    with pytest.raises(FileExistsError, match="not a folder that s3prl_hf wrote"):  # --force keeps user files too
+        convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", output, force=True)
+    assert (output / "keep.txt").read_text() == "mine"
+    (output / "keep.txt").unlink()
+    convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", output, force=True)  # an empty folder
+    convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", output, force=True)  # a converted folder
+    assert sorted(p.name for p in output.iterdir()) == ["README.md", "config.json", "model.safetensors"]
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -62,7 +62,7 @@ MODEL_DEFAULTS = {
 UNSUPPORTED_VALUES = {"pos_conv_depth": (None, 1), "conv_pos_batch_norm": (None, False)}
 
 # fairseq model names (`_name` / `arch`) of the other wav2vec2-style families, whose files are refused with a pointer.
-OTHER_FAMILY_NAMES = ("wav2vec", "data2vec", "wavlm", "unispeech", "mae_ast", "roberta")
+OTHER_FAMILY_NAMES = ("wav2vec", "data2vec", "wavlm", "unispeech", "mae_ast", "roberta", "multires_hubert")
 # ContentVec's speaker-conditioned pre-training modules (auspicious3000/contentvec: the CondLayerNorms of its extra
 # encoder layer, the encoder's final CondLayerNorm, the contrastive projection).
 CONTENTVEC_SPEAKER_KEY = re.compile(r"(^|\.)(weight_ln|bias_ln)\.weight$|^encoder\.cond_layer_norm\.|^layer_proj\.")
