@@ -3,7 +3,7 @@
 
 Runs in the S3PRL reference environment (conversion/reference/setup_env.sh) with this repository importable:
 
-    PYTHONPATH=. /work/refenv/bin/python benchmarks/run_benchmarks.py --sizes hubert_base,hubert_large_ll60k \
+    PYTHONPATH=. $REFENV/bin/python benchmarks/run_benchmarks.py --sizes hubert_base,hubert_large_ll60k \
         --out benchmarks/results.json
 
 Every number is reported next to the same measurement of S3PRL in the same run (ratios), never against a fixed

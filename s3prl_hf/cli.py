@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -11,7 +12,8 @@ import wave
 from importlib import resources
 from pathlib import Path
 
-from . import extract_cli, registry
+from . import registry
+from .extraction import cli as extract_cli
 from .weights import commands as weights_commands
 
 DEMO_UPSTREAM = "hubert_base"
@@ -52,23 +54,25 @@ def cmd_info(args) -> int:
         print(f"original:    {url}")
     if spec.release_page:
         print(f"release:     {spec.release_page}")
-    from .auto import reference_config
-
-    config = reference_config(spec.name)
-    if config is not None:
-        stride = config.downsample_rates[0]
-        print(f"layers:      {config.num_layers} hidden states, sizes {sorted(set(config.hidden_sizes))}, "
-              f"stride {stride} samples ({1000 * stride / config.sampling_rate:g} ms)")
+    shape = _architectures()[spec.name]  # generated with the cards: no torch needed here
+    strides = ", ".join(f"{rate} samples ({1000 * rate / shape['sampling_rate']:g} ms)"
+                        for rate in shape["downsample_rates"])
+    print(f"layers:      {shape['num_layers']} hidden states, sizes {shape['hidden_sizes']}, stride {strides}")
     print("citation:")
     print(method.bibtex)
     return 0
 
 
+def _architectures() -> dict:
+    with open(os.path.join(registry.DATA_DIR, "architectures.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def cmd_convert(args) -> int:
-    from .convert import convert_checkpoint
+    from .conversion.convert import convert_checkpoint
 
     checkpoint, frontend = args.checkpoint, args.frontend_checkpoint
-    if checkpoint is None and registry.get_spec(args.name).family not in registry.CONFIG_ONLY_FAMILIES:
+    if checkpoint is None and registry.get_spec(args.name).has_weights:
         if frontend is not None:
             raise ValueError("--frontend-checkpoint needs --checkpoint")
         checkpoint, frontend = weights_commands.fetch_originals(args.name)
@@ -97,7 +101,7 @@ def cmd_demo(args) -> int:
     import torch
 
     from .auto import AutoUpstream
-    from .convert import convert_checkpoint
+    from .conversion.convert import convert_checkpoint
 
     demo = resources.files("s3prl_hf") / "demo"
     with tempfile.TemporaryDirectory() as tmp, resources.as_file(demo / "hubert_demo.pt") as checkpoint:

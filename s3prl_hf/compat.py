@@ -7,10 +7,10 @@ Existing S3PRL code switches by changing one import::
 
 How S3PRL's constructor arguments map:
 
-- `name`: an S3PRL upstream name or alias, resolved by the registry to a converted Hub repo. S3PRL's
-  `<upstream>_local` / `_custom` / `_url` entry names are accepted too; they need `path_or_url`.
-- `name` alone: resolved like `AutoUpstream.from_pretrained(name)`: the converted Hub repo, else the original
-  checkpoint S3PRL downloads, converted once and cached (`source=` chooses, as there).
+- `name`: an S3PRL upstream name or alias, loaded like `AutoUpstream.from_pretrained(name)`: the converted Hub
+  repo, else the original checkpoint S3PRL downloads, converted once and cached (`source=` chooses, as there).
+  S3PRL's entries for a user's own checkpoint (`hubert_local`, `wav2vec2_custom`, `distiller_url`, ...: the
+  registry's `S3PRL_ENTRIES`) need `path_or_url`; `<name>_local` / `_url` / `_custom` work for every other name too.
 - `path_or_url`: a converted folder (`s3prl-hf convert` output) or a Hub repo id (`org/name`) is loaded
   directly; an original checkpoint *file* (what S3PRL takes) is converted on the fly into a temporary folder
   with `name`'s converter; an original checkpoint *URL* is downloaded once into s3prl_hf's download cache
@@ -18,10 +18,11 @@ How S3PRL's constructor arguments map:
 - `refresh`: fetches again: the converted repo (`force_download`), or the original checkpoint, whose cached
   download and conversion are deleted first; ignored for local paths, as S3PRL ignores it for local checkpoints.
 - `normalize`: layer norm over the features of every hidden state, as in S3PRL.
-- `extra_conf`: S3PRL passes it to the upstream's loader. A converted model's configuration is fixed at
-  conversion time, so any non-empty `extra_conf` raises `ValueError` instead of being silently ignored. Two
-  exceptions are S3PRL's own ways to give a second file: `{"vq_ckpt": ...}` for `discretebert_local`, and
-  `{"model_config": yaml}` for the weight-less `baseline_local` / `stft_mag` (read as `path_or_url`).
+- `extra_conf`: S3PRL passes it to the upstream's loader. The options that change the model are honoured where
+  the family declares them (`Family.s3prl_options`): a second file (Discrete BERT's `vq_ckpt`, PASE+'s
+  `model_config`), a config file (the baselines' `model_config` yaml), or config values (AST's `window_secs`,
+  `stride_secs`, `feature_selection`; SSAST's `window_secs`; PaSST's `window_secs`, `stride_secs`). Any other
+  option raises `ValueError` rather than being silently ignored.
 - `randomize`: re-draws every weight as S3PRL's `randomize_upstream` does (1-D: normal with the tensor's
   own mean and std; others: Xavier normal), in one pass over the parameters.
 
@@ -42,17 +43,14 @@ import torch
 from torch import nn
 
 from . import registry
-from .auto import AutoUpstream, is_implemented
+from .auto import AutoUpstream
 from .modeling_utils import UpstreamPreTrainedModel
+from .models import families, get_family
 
 logger = logging.getLogger(__name__)
 
-# S3PRL hub entries that take a user checkpoint: "<upstream>_local", "<upstream>_custom", "<upstream>_url".
+# Suffixes of S3PRL's entries that take a user checkpoint.
 _CHECKPOINT_SUFFIXES = ("_local", "_custom", "_url")
-# Such entries whose stem is not itself a name of the collection -> the name whose converter reads them.
-# the converter reads frame vs patch from the checkpoint, so `mae_ast_local` only needs the family
-_CHECKPOINT_ENTRY_STEMS = {"distiller": "distilhubert", "cpc": "modified_cpc", "mae_ast": "mae_ast_frame",
-                           "multires_hubert": "multires_hubert_base", "espnet_hubert": "espnet_hubert_base_iter0"}
 
 
 class S3PRLUpstream(nn.Module):
@@ -70,7 +68,8 @@ class S3PRLUpstream(nn.Module):
     Raises:
         registry.UnknownUpstreamError: unknown name (with suggestions).
         NotImplementedError: a known name whose family is not implemented yet.
-        ValueError: `extra_conf` given, or a `_local`-style name without `path_or_url`.
+        ValueError: an `extra_conf` option the name's family cannot honour, or a `_local`-style name without
+            `path_or_url`.
         UpstreamNotAvailableError: the weights could not be had (offline, unreachable, corrupt).
 
     Example:
@@ -85,35 +84,24 @@ class S3PRLUpstream(nn.Module):
 
     @classmethod
     def available_names(cls, only_registered_ckpt: bool = False) -> list[str]:
-        """Names that can be loaded: every name and alias of an implemented family.
+        """Names the constructor takes: every name and alias, and S3PRL's entries for a user's checkpoint.
 
         Args:
-            only_registered_ckpt: Leave out the `<family>_local` / `<family>_custom` names that need
+            only_registered_ckpt: Leave out the `<upstream>_local` / `_url` / `_custom` entries that need
                 `path_or_url` (as S3PRL's does).
         """
-        names = [n for n in registry.list_upstreams(include_aliases=True)
-                 if is_implemented(registry.get_spec(n).family)]
+        names = registry.list_upstreams(include_aliases=True)
         if not only_registered_ckpt:
-            families = sorted({registry.get_spec(n).family for n in names})
-            names += [f"{family}{suffix}" for family in families for suffix in ("_local", "_custom")]
+            names += list(registry.S3PRL_ENTRIES)
         return sorted(names)
 
     def __init__(self, name: str, path_or_url: str | None = None, refresh: bool = False,
                  normalize: bool = False, extra_conf: dict | None = None, randomize: bool = False,
                  source: str = "auto"):
         super().__init__()
-        frontend = None
-        if extra_conf and set(extra_conf) == {"vq_ckpt"} and _is_discretebert(name) and path_or_url is not None:
-            # Discrete BERT's second checkpoint, its vq-wav2vec tokeniser (the `discretebert_local` entry's option)
-            frontend = os.fspath(extra_conf["vq_ckpt"])
-        elif extra_conf and set(extra_conf) == {"model_config"} and _is_config_only(name) and path_or_url is None:
-            # the yaml config of `baseline_local` / `stft_mag`: the only way S3PRL runs them with a config file
-            path_or_url = os.fspath(extra_conf["model_config"])
-        elif extra_conf:
-            raise ValueError(f"extra_conf={extra_conf!r} cannot be honoured: S3PRL passes these options to its "
-                             f"checkpoint loader, but a converted s3prl_hf model fixes its configuration at "
-                             f"conversion time. Drop extra_conf, or convert a checkpoint built with those options")
-        self.upstream: UpstreamPreTrainedModel = _load(name, path_or_url, refresh, frontend, source)
+        path_or_url, frontend, overrides = _apply_extra_conf(name, path_or_url, extra_conf or {})
+        self.upstream: UpstreamPreTrainedModel = _load(name, path_or_url, refresh, frontend, source,
+                                                       overrides)
         if randomize:
             randomize_upstream(self.upstream)
         self.normalize = normalize
@@ -149,30 +137,43 @@ class S3PRLUpstream(nn.Module):
         return list(out.hidden_states), list(out.hidden_states_lengths)
 
 
-def _is_config_only(name: str) -> bool:
+def _apply_extra_conf(name: str, path_or_url, extra_conf: dict) -> tuple[str | None, str | None, dict]:
+    """Sort S3PRL's `extra_conf` into (path_or_url, second file, config overrides), as the family declares."""
     try:
-        return registry.get_spec(_strip_checkpoint_suffix(name)).family in registry.CONFIG_ONLY_FAMILIES
+        options = get_family(registry.get_spec(_entry_target(name)).family).s3prl_options
     except registry.UnknownUpstreamError:
-        return False
-
-
-def _is_discretebert(name: str) -> bool:
-    try:
-        return registry.get_spec(_strip_checkpoint_suffix(name)).family == "discretebert"
-    except registry.UnknownUpstreamError:
-        return False
+        options = {}
+    frontend, overrides = None, {}
+    unknown = sorted(set(extra_conf) - set(options))
+    if unknown:
+        raise ValueError(f"extra_conf options {unknown} cannot be honoured for '{name}': a converted s3prl_hf model "
+                         f"fixes its configuration at conversion time"
+                         + (f" (this upstream takes {sorted(options)})" if options else "")
+                         + ". Drop them, or convert a checkpoint built with those options")
+    for key, value in extra_conf.items():
+        kind = options[key]
+        if kind == "second_file":
+            frontend = os.fspath(value)
+        elif kind == "checkpoint":
+            if path_or_url is not None:
+                raise ValueError(f"extra_conf[{key!r}] and path_or_url both give '{name}' a file: give one")
+            path_or_url = os.fspath(value)
+        else:  # the config fields that take the value
+            overrides.update(dict.fromkeys(kind, value))
+    return path_or_url, frontend, overrides
 
 
 def _load(name: str, path_or_url: str | None, refresh: bool, frontend: str | None = None,
-          source: str = "auto") -> UpstreamPreTrainedModel:
-    base = _strip_checkpoint_suffix(name)
+          source: str = "auto", overrides: dict | None = None) -> UpstreamPreTrainedModel:
+    overrides = overrides or {}
+    base = _entry_target(name)
     if path_or_url is None:
         if base != name:
             raise ValueError(f"'{name}' is S3PRL's entry for a user checkpoint: pass path_or_url (a converted "
                              f"folder, a Hub repo id, an original checkpoint file or its URL)")
         if refresh:
             _forget_cached(registry.get_spec(name), source)
-        return AutoUpstream.from_pretrained(name, source=source)
+        return AutoUpstream.from_pretrained(name, source=source, **overrides)
 
     source_path = os.fspath(path_or_url)
     if "://" in source_path:
@@ -182,14 +183,16 @@ def _load(name: str, path_or_url: str | None, refresh: bool, frontend: str | Non
             from .weights.paths import download_path
 
             discard(source_path, download_path(source_path))
-        return _convert_and_load(base, str(fetch_file(source_path)), frontend)
+        return _convert_and_load(base, str(fetch_file(source_path)), frontend, overrides)
     if os.path.isdir(source_path):
-        return AutoUpstream.from_pretrained(source_path)
+        return AutoUpstream.from_pretrained(source_path, **overrides)
     if os.path.isfile(source_path):
-        return _convert_and_load(base, source_path, frontend)
+        return _convert_and_load(base, source_path, frontend, overrides)
+    if source_path.count("/") != 1 or os.path.splitext(source_path)[1] or source_path.startswith((".", "~")):
+        raise FileNotFoundError(f"path_or_url {source_path!r}: no such file or folder")
     if refresh:
-        return AutoUpstream.from_pretrained(_download(source_path, None))
-    return AutoUpstream.from_pretrained(source_path)  # a Hub repo id (or a clear "no such folder" error)
+        return AutoUpstream.from_pretrained(_download(source_path, None), **overrides)
+    return AutoUpstream.from_pretrained(source_path, **overrides)  # a Hub repo id
 
 
 def _forget_cached(spec: registry.UpstreamSpec, source: str) -> None:
@@ -216,47 +219,50 @@ def _forget_cached(spec: registry.UpstreamSpec, source: str) -> None:
             forget(file.url)
 
 
-def _strip_checkpoint_suffix(name: str) -> str:
+def _entry_target(name: str) -> str:
+    """The name whose converter an S3PRL `<stem>_local` / `_url` / `_custom` entry runs; other names as given."""
+    if name in registry.S3PRL_ENTRIES:
+        return registry.S3PRL_ENTRIES[name]
     for suffix in _CHECKPOINT_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
-            stem = name[: -len(suffix)]
-            return _CHECKPOINT_ENTRY_STEMS.get(stem, stem)
+            return name[: -len(suffix)]
     return name
 
 
-def _convert_and_load(name: str, checkpoint: str, frontend: str | None = None) -> UpstreamPreTrainedModel:
+def _convert_and_load(name: str, checkpoint: str, frontend: str | None = None,
+                      overrides: dict | None = None) -> UpstreamPreTrainedModel:
     """Convert with `name`'s converter; if it rejects the file, with the first other family's that accepts it.
 
     S3PRL's generic entries load more than their name says (`wav2vec2_custom` also runs wav2vec 2.0
     Conformer checkpoints), so the checkpoint's content decides, as it does in S3PRL.
     """
-    from .conversion import CheckpointFormatError
-    from .convert import CONVERTERS, convert_checkpoint  # conversion code is only needed on this path
+    from .conversion import CheckpointFormatError, convert_checkpoint  # conversion code is only needed here
 
     spec = registry.get_spec(name)
-    families = [spec.family] + [f for f in CONVERTERS if f != spec.family and is_implemented(f)]
     first_error = None
     with tempfile.TemporaryDirectory(prefix="s3prl_hf-") as tmp:
-        for family in families:
-            target = spec.name if family == spec.family else _any_name_of(family)
-            if target is None:
+        for family_name in [spec.family, *(f for f in families() if f != spec.family)]:
+            family = get_family(family_name)
+            target = spec.name if family_name == spec.family else _first_name_of(family_name)
+            if target is None or (family_name != spec.family and not family.has_weights):
                 continue
             logger.info("converting the original checkpoint %s as '%s' (s3prl-hf convert keeps the result)",
                         checkpoint, target)
             try:
-                paired = {"frontend_checkpoint": frontend} if family == "discretebert" else {}
-                folder = convert_checkpoint(target, checkpoint, os.path.join(tmp, f"converted-{family}"), **paired)
+                paired = {"frontend_checkpoint": frontend} if family.second_file is not None else {}
+                folder = convert_checkpoint(target, checkpoint, os.path.join(tmp, f"converted-{family_name}"),
+                                            **paired)
             except CheckpointFormatError as error:
                 first_error = first_error or error
                 continue
-            if family != spec.family:
+            if family_name != spec.family:
                 logger.warning("%s is not a %s checkpoint; it was converted as a %s checkpoint", checkpoint,
-                               spec.family, family)
-            return AutoUpstream.from_pretrained(folder)
+                               spec.family, family_name)
+            return AutoUpstream.from_pretrained(folder, **(overrides or {}))
     raise first_error
 
 
-def _any_name_of(family: str) -> str | None:
+def _first_name_of(family: str) -> str | None:
     """The family's first registered name: one of S3PRL's documented collection, converted with no name option
     (`decoar` would keep only decoar_layers' last state)."""
     return next((spec.name for spec in registry.UPSTREAMS if spec.family == family), None)

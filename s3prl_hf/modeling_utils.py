@@ -171,7 +171,7 @@ class UpstreamPreTrainedModel(PreTrainedModel):
         wavs, wavs_len = _check_inputs(wavs, wavs_len)
         wavs = wavs.to(self.device)
         wavs_len = wavs_len.to(self.device)
-        selected = _check_layers(layers, self.num_layers)
+        selected = check_layers(layers, self.num_layers)
         normalize = self.config.normalize if normalize is None else normalize
 
         # S3PRL unpads and re-pads to the longest utterance, so group norms see exactly that length and
@@ -258,7 +258,7 @@ def _check_dtype(wav: torch.Tensor) -> None:
                          f"first, e.g. wavs.float() / 32768 for int16")
 
 
-def _check_layers(layers: Sequence[int] | None, num_layers: int) -> list[int]:
+def check_layers(layers: Sequence[int] | None, num_layers: int) -> list[int]:
     """Turn a layer selection into non-negative indices, all layers by default."""
     if layers is None:
         return list(range(num_layers))

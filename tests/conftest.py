@@ -64,7 +64,7 @@ def converted_fixture(tmp_path_factory):
     The default source is `original_s3prl.pt`, or the file `meta.json` names as `original` (S3PRL's yaml config, for
     upstreams without weights).
     """
-    from s3prl_hf.convert import convert_checkpoint
+    from s3prl_hf.conversion import convert_checkpoint
 
     made: dict[tuple[str, str], Path] = {}
 

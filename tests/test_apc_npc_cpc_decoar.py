@@ -11,18 +11,26 @@ from safetensors.torch import load_file
 
 from conftest import FIXTURES, fixture_meta, load_cases
 from s3prl_hf import AutoUpstream, registry
-from s3prl_hf.auto import FAMILY_CLASSES, is_implemented, reference_config
+from s3prl_hf.auto import reference_config
 from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint
-from s3prl_hf.convert import CONVERTERS
 from s3prl_hf.frontends import Float32BuffersModule
+from s3prl_hf.models import family_names, get_family
 from s3prl_hf.models.apc.convert_apc import config_from_original as apc_config_from_original
-from s3prl_hf.models.apc.frontend_apc import normalize_audio_config
+from s3prl_hf.models.apc.convert_apc import convert_apc, convert_vq_apc
+from s3prl_hf.frontends.fbank_cmvn import normalize_audio_config
 from s3prl_hf.models.decoar.convert_decoar import config_from_weights as decoar_config_from_weights
+from s3prl_hf.models.decoar.convert_decoar import convert_decoar
 from s3prl_hf.models.decoar2.convert_decoar2 import config_from_weights as decoar2_config_from_weights
+from s3prl_hf.models.decoar2.convert_decoar2 import convert_decoar2
 from s3prl_hf.models.modified_cpc.convert_modified_cpc import config_from_original as cpc_config_from_original
+from s3prl_hf.models.modified_cpc.convert_modified_cpc import convert_modified_cpc
 from s3prl_hf.models.npc.convert_npc import config_from_original as npc_config_from_original
+from s3prl_hf.models.npc.convert_npc import convert_npc
 
-FAMILIES = ("apc", "vq_apc", "npc", "modified_cpc", "decoar", "decoar2")
+FAMILIES = ("apc", "vq_apc", "npc", "modified_cpc", "decoar", "decoar2")  # as the fixtures name them (VQ-APC: apc)
+# Each family's converter of one checkpoint's contents, by the fixtures' family names.
+CONVERTERS = {"apc": convert_apc, "vq_apc": convert_vq_apc, "npc": convert_npc, "modified_cpc": convert_modified_cpc,
+              "decoar": convert_decoar, "decoar2": convert_decoar2}
 OUR_FIXTURES = [p.parent for p in sorted(FIXTURES.glob("*/meta.json")) if fixture_meta(p.parent)["family"] in FAMILIES]
 RECIPES = json.loads((FIXTURES / "native_recipes" / "recipes.json").read_text())["recipes"]
 TOLERANCE = 1e-4  # DESIGN.md: max |diff| <= 1e-4 * max(1, max |expected|)
@@ -34,11 +42,12 @@ PUBLISHED_PARAMETERS = {"apc_360hr": 4.11e6, "apc_960hr": 4.11e6, "vq_apc_360hr"
 
 
 def test_all_13_names_resolve_to_an_implemented_family():
-    names = [name for family in FAMILIES for name in registry.list_upstreams(family=family, include_aliases=True)]
+    names = [name for family in ("apc", "npc", "modified_cpc", "decoar", "decoar2")
+             for name in registry.list_upstreams(family=family, include_aliases=True)]
     assert sorted(names) == sorted(["apc", "apc_360hr", "apc_960hr", "vq_apc", "vq_apc_360hr", "vq_apc_960hr", "npc",
                                     "npc_360hr", "npc_960hr", "modified_cpc", "decoar_layers", "decoar", "decoar2"])
     for name in names:
-        assert is_implemented(registry.get_spec(name).family), name
+        assert registry.get_spec(name).family in family_names(), name
 
 
 def test_every_family_has_fixtures():
@@ -54,7 +63,7 @@ def test_real_config_builds_on_meta_with_s3prls_parameter_count(name):
     the same recipe (counted in the reference environment), and the published count where there is one."""
     config = reference_config(name)
     with torch.device("meta"):
-        model = FAMILY_CLASSES[registry.get_spec(name).family][1](config)
+        model = get_family(registry.get_spec(name).family).model_class(config)
     count = sum(p.numel() for p in model.parameters())
     assert count == RECIPES[name]["s3prl_parameters"]
     if name in PUBLISHED_PARAMETERS:
@@ -152,7 +161,7 @@ def test_decoar_name_keeps_the_last_of_decoar_layers_states(converted_fixture):
 
 
 def test_decoar_name_refuses_per_layer_names_which_s3prl_would_not_load(tmp_path):
-    from s3prl_hf.convert import convert_checkpoint
+    from s3prl_hf.conversion import convert_checkpoint
 
     with pytest.raises(CheckpointFormatError, match="decoar_layers"):
         convert_checkpoint("decoar", FIXTURES / "decoar_layers_variant" / "original_s3prl.pt", tmp_path / "out")
@@ -239,8 +248,6 @@ def test_apc_and_vq_apc_names_take_either_checkpoint_with_a_warning(family, fixt
 
 
 def test_decoar2_heads_are_s3prls_12_unless_given():
-    from s3prl_hf.models.decoar2.convert_decoar2 import convert_decoar2
-
     state = _state("decoar2_like")
     assert convert_decoar2(state).config.num_attention_heads == 12
     assert convert_decoar2(state, num_attention_heads=4).config.num_attention_heads == 4
@@ -265,7 +272,7 @@ def test_decoar_config_from_weights_counts_layers():
 
 @torch.no_grad()
 def test_modified_cpc_without_autoregressive_net_repeats_the_encoder():
-    config_class, model_class = FAMILY_CLASSES["modified_cpc"]
+    config_class, model_class = get_family("modified_cpc").config_class, get_family("modified_cpc").model_class
     model = model_class(config_class(encoder_hidden_size=8, ar_hidden_size=4, ar_mode="no_ar")).eval()
     assert model.hidden_sizes == (8, 8)
     all_hs, _ = model(torch.randn(2, 4000), torch.tensor([4000, 3000]))

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from test_parity import assert_hidden_states_match
 
 from s3prl_hf import AutoUpstream
-from s3prl_hf.auto import FAMILY_REFERENCE_CONFIGS
+from s3prl_hf.models import get_family
 from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint
 from s3prl_hf.models.ast import S3prlAstConfig, S3prlAstModel
 from s3prl_hf.models.ast.convert_ast import convert_ast
@@ -112,11 +112,11 @@ def test_release_sizes_match_s3prls_models(family, name, key):
     meta = fixture_meta(AST if family == "ast" else SSAST_FRAME)["release_parameter_counts"]
     expected = meta[name][key] if key else meta[name]
     with torch.device("meta"):
-        model = model_class(config_class(**FAMILY_REFERENCE_CONFIGS[family][name]))
+        model = model_class(config_class(**get_family(family).reference_configs[name]))
     assert sum(p.numel() for p in model.parameters()) == expected
     if family == "ast":
         with torch.device("meta"):
-            states = model_class(config_class(**{**FAMILY_REFERENCE_CONFIGS[family][name],
+            states = model_class(config_class(**{**get_family(family).reference_configs[name],
                                                  "feature_selection": "hidden_states"}))
         used = sum(p.numel() for n, p in states.named_parameters()
                    if not n.startswith(states._modules_outside_hidden_states))
@@ -126,8 +126,8 @@ def test_release_sizes_match_s3prls_models(family, name, key):
 
 
 def test_reference_configs_give_s3prls_shapes():
-    frame = S3prlSsastConfig(**FAMILY_REFERENCE_CONFIGS["ssast"]["ssast_frame_base"])
-    patch = S3prlSsastConfig(**FAMILY_REFERENCE_CONFIGS["ssast"]["ssast_patch_base"])
+    frame = S3prlSsastConfig(**get_family("ssast").reference_configs["ssast_frame_base"])
+    patch = S3prlSsastConfig(**get_family("ssast").reference_configs["ssast_patch_base"])
     assert (frame.num_layers, frame.hidden_sizes[0], frame.downsample_rates[0], frame.patch_grid) == (12, 768, 160,
                                                                                                    (1, 99))
     assert (patch.num_layers, patch.hidden_sizes[0], patch.downsample_rates[0], patch.patch_grid) == (12, 9216, 1600,

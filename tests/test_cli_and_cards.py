@@ -1,5 +1,6 @@
 """The `s3prl-hf` command line and the committed model cards."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from conftest import FIXTURES
 from s3prl_hf import cards, registry
-from s3prl_hf.auto import FAMILY_CLASSES
+from s3prl_hf.models import family_names
 from s3prl_hf.cli import main
 
 REPO = Path(__file__).parents[1]
@@ -30,10 +31,26 @@ def test_list_info_and_pattern(capsys):
     out = capsys.readouterr().out
     for spec in registry.UPSTREAMS:
         line = next(line for line in out.splitlines() if line.split() and line.split()[0] == spec.name)
-        built_in = spec.family in registry.CONFIG_ONLY_FAMILIES
+        built_in = not spec.has_weights
         assert ("built in (no weights)" if built_in else "converted on first use") in line, line
-        assert spec.family in FAMILY_CLASSES, line
+        assert spec.family in family_names(), line
         assert ("not redistributable" in line) == (not spec.redistributable), line
+
+
+def test_import_list_and_info_load_neither_torch_nor_transformers():
+    code = ("import sys, s3prl_hf; from s3prl_hf.cli import main; main(['list']); main(['info', 'hubert_large_ll60k']); "
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'}); "
+            "assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "25 hidden states, sizes [1024]" in result.stdout
+
+
+def test_architectures_file_is_up_to_date():
+    from s3prl_hf.cards import ARCHITECTURES_FILE, architectures
+
+    assert json.loads(ARCHITECTURES_FILE.read_text()) == architectures(), \
+        "stale s3prl_hf/data/architectures.json: run `python -m s3prl_hf.cards model_cards`"
 
 
 def test_errors_exit_2_with_a_message(capsys, tmp_path):

@@ -16,7 +16,7 @@ from conftest import FIXTURES, fixture_meta, load_cases
 from s3prl_hf import AutoUpstream, S3PRLUpstream
 from s3prl_hf.auto import reference_config
 from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint, rename_state_dict
-from s3prl_hf.convert import convert_checkpoint
+from s3prl_hf.conversion import convert_checkpoint
 from s3prl_hf.models.espnet_hubert import S3prlEspnetHubertModel
 from s3prl_hf.models.espnet_hubert.convert_espnet_hubert import KEY_MAP, convert_espnet_hubert, load_release
 

@@ -16,9 +16,10 @@ from datasets import Array2D, Audio, List, Value
 
 from conftest import fixture_dirs
 from s3prl_hf import AudioError, AutoUpstream, extract_features, extract_to_dir, load_features, set_feature_format
-from s3prl_hf.audio import resample, resampled_length, to_mono
+from s3prl_hf.extraction.audio import to_mono
+from s3prl_hf.frontends import resample, resampled_length
 from s3prl_hf.cli import main
-from s3prl_hf.sharded import ExtractionError, IncompleteExtractionError, make_batches, padding_ratio
+from s3prl_hf.extraction.sharded import ExtractionError, IncompleteExtractionError, make_batches, padding_ratio
 
 HUBERT = next(f for f in fixture_dirs() if f.name == "hubert_base_like")  # group norm: padding matters
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,8 @@ import torch
 
 from conftest import FIXTURES, fixture_meta
 from s3prl_hf import S3PRLUpstream
-from s3prl_hf.auto import model_class_for, reference_config
+from s3prl_hf.auto import reference_config
+from s3prl_hf.models import get_family
 from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint
 from s3prl_hf.models.lighthubert.convert_lighthubert import MODEL_DEFAULTS, convert_lighthubert
 from s3prl_hf.models.lighthubert.subnets import kept_layers, s3prl_subnet
@@ -55,7 +56,7 @@ def test_reference_configs_are_s3prls_released_subnets(name):
     assert list(config.hidden_sizes) == record["s3prl_upstream"]["hidden_sizes"]
     assert list(config.downsample_rates) == record["s3prl_upstream"]["downsample_rates"]
     with torch.device("meta"):
-        model = model_class_for("lighthubert")(config)
+        model = get_family("lighthubert").model_class(config)
     # S3PRL counts the masked-frame embedding (768) and not the positional conv's weight-norm gain (kernel 128)
     expected = record["s3prl_sampled_parameters"] - MODEL_DEFAULTS["encoder_embed_dim"] + MODEL_DEFAULTS["conv_pos"]
     assert sum(p.numel() for p in model.parameters()) == expected

@@ -136,7 +136,7 @@ def test_release_configs_match_s3prl_parameter_counts(name):
 
 
 def test_cli_style_conversion_round_trip(tmp_path):
-    from s3prl_hf.convert import convert_checkpoint
+    from s3prl_hf.conversion import convert_checkpoint
 
     out = convert_checkpoint("mae_ast_patch", FOLDERS["mae_ast_patch_like"] / "original_s3prl.pt", tmp_path / "m")
     model = AutoUpstream.from_pretrained(out)

@@ -8,7 +8,7 @@ from huggingface_hub.errors import StrictDataclassError
 
 from conftest import FIXTURES, fixture_dirs, fixture_meta, load_cases
 from s3prl_hf import AutoUpstream, S3PRLUpstream, convert_checkpoint, reference_config
-from s3prl_hf.auto import FAMILY_CLASSES
+from s3prl_hf.models import get_family
 from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint
 from s3prl_hf.models.multires_hubert import S3prlMultiresHubertConfig
 from s3prl_hf.models.multires_hubert.convert_multires_hubert import config_from_original
@@ -141,7 +141,7 @@ PUBLISHED_PARAMETERS = {
 @pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMETERS))
 def test_released_configs_build_on_meta_with_published_sizes(name):
     with torch.device("meta"):
-        model = FAMILY_CLASSES["multires_hubert"][1](reference_config(name))
+        model = get_family("multires_hubert").model_class(reference_config(name))
     count = sum(p.numel() for p in model.parameters())
     assert abs(count - PUBLISHED_PARAMETERS[name]) / PUBLISHED_PARAMETERS[name] < 0.01, count
     assert model.num_layers == (15 if "base" in name else 27)

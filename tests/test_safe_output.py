@@ -12,7 +12,7 @@ import pytest
 
 from conftest import FIXTURES
 from s3prl_hf.cli import main
-from s3prl_hf.folders import commit_folder, is_converted_folder
+from s3prl_hf.conversion.folders import commit_folder, is_converted_folder
 
 HUBERT = FIXTURES / "hubert_base_like" / "original_s3prl.pt"
 APC = FIXTURES / "apc_like" / "original_s3prl.pt"

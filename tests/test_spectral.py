@@ -17,7 +17,7 @@ from conftest import FIXTURES, fixture_dirs, fixture_meta, load_cases
 from s3prl_hf import AutoUpstream, S3PRLUpstream, auto, cli, registry
 from s3prl_hf.auto import reference_config
 from s3prl_hf.conversion import CheckpointFormatError
-from s3prl_hf.convert import convert_checkpoint
+from s3prl_hf.conversion import convert_checkpoint
 from s3prl_hf.models.spectral import S3prlSpectralConfig, S3prlSpectralModel
 from test_parity import assert_hidden_states_match
 

@@ -28,8 +28,9 @@ from s3prl_hf.models.discretebert.convert_discretebert import (
     load_fairseq_dictionary,
     upgrade_legacy_keys,
 )
-from s3prl_hf.models.vq_wav2vec import REFERENCE_CONFIGS as VQ_REFERENCE_CONFIGS
-from s3prl_hf.models.vq_wav2vec.convert_vq_wav2vec import convert_vq_wav2vec
+from s3prl_hf.models.wav2vec import REFERENCE_CONFIGS as VQ_REFERENCE_CONFIGS
+from s3prl_hf.registry import get_spec
+from s3prl_hf.models.wav2vec.convert_wav2vec import convert_vq_wav2vec
 from s3prl_hf.models.wav2vec import REFERENCE_CONFIGS, S3prlWav2VecConfig, S3prlWav2VecModel
 from s3prl_hf.models.wav2vec import modeling_wav2vec
 from s3prl_hf.models.wav2vec.convert_wav2vec import config_from_original, convert_wav2vec
@@ -208,7 +209,8 @@ def test_reference_configs_have_the_published_parameter_counts(name):
 
 def test_reference_configs():
     assert set(REFERENCE_CONFIGS) == {"wav2vec_large", "vq_wav2vec_gumbel", "vq_wav2vec_kmeans"}
-    assert set(VQ_REFERENCE_CONFIGS) == {"vq_wav2vec_gumbel", "vq_wav2vec_kmeans"}
+    assert {name for name in VQ_REFERENCE_CONFIGS if get_spec(name).method == "vq_wav2vec"} == {
+        "vq_wav2vec_gumbel", "vq_wav2vec_kmeans"}
     large = S3prlWav2VecConfig(**REFERENCE_CONFIGS["wav2vec_large"])
     assert (large.num_layers, large.hidden_sizes[0], large.downsample_rates[0]) == (13, 512, 160)
     kmeans = S3prlWav2VecConfig(**REFERENCE_CONFIGS["vq_wav2vec_kmeans"])
@@ -416,6 +418,6 @@ def test_cli_finds_the_discretebert_frontend_beside_the_roberta(tmp_path):
     assert_hidden_states_match(out.hidden_states, out.hidden_states_lengths, case["hs"], case["hs_len"], "beside")
     (tmp_path / "vq_wav2vec_kmeans.pt").unlink()  # alone, the RoBERTa cannot be converted: a clear error
     with pytest.raises(CheckpointFormatError, match="frontend-checkpoint"):
-        from s3prl_hf.convert import convert_checkpoint
+        from s3prl_hf.conversion import convert_checkpoint
 
         convert_checkpoint("vq_wav2vec_kmeans_roberta", tmp_path / "vq_wav2vec_kmeans_roberta.pt", tmp_path / "o2")

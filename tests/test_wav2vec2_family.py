@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from conftest import FIXTURES, fixture_meta, load_cases
 from s3prl_hf import AutoUpstream, convert_checkpoint, reference_config
-from s3prl_hf.auto import FAMILY_CLASSES
+from s3prl_hf.models import get_family
 from s3prl_hf.cli import main
 from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint
 from s3prl_hf.models.wav2vec2_conformer import S3prlWav2Vec2ConformerConfig, S3prlWav2Vec2ConformerModel
@@ -152,7 +152,7 @@ SAME_ARCHITECTURE = {
 
 def parameter_count(name: str) -> int:
     with torch.device("meta"):
-        model = FAMILY_CLASSES[get_spec(name).family][1](reference_config(name))
+        model = get_family(get_spec(name).family).model_class(reference_config(name))
     return sum(p.numel() for p in model.parameters())
 
 

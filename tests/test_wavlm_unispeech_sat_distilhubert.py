@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from conftest import FIXTURES
 from s3prl_hf import convert_checkpoint, reference_config
-from s3prl_hf.auto import FAMILY_CLASSES
+from s3prl_hf.models import get_family
+from s3prl_hf.registry import get_spec
 from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint
 from s3prl_hf.models.distilhubert import S3prlDistilHubertConfig, S3prlDistilHubertModel
 
@@ -157,10 +158,8 @@ PUBLISHED_PARAMETERS = {
 @pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMETERS))
 def test_real_configs_build_on_meta_with_published_parameter_counts(name):
     config = reference_config(name)
-    family = next(family for family, (config_class, _) in FAMILY_CLASSES.items() if isinstance(config, config_class)
-                  and type(config) is config_class)
     with torch.device("meta"):
-        model = FAMILY_CLASSES[family][1](config)
+        model = get_family(get_spec(name).family).model_class(config)
     count = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("prediction_heads."))
     assert abs(count - PUBLISHED_PARAMETERS[name]) / PUBLISHED_PARAMETERS[name] < 0.01, count
 

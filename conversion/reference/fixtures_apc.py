@@ -158,7 +158,7 @@ def build_npc(out_root: Path, case_inputs: dict, check_dir: Path) -> List[Fixtur
     return _build("npc", out_root, case_inputs)
 
 
-def build_recipes(out_root: Path, case_inputs: dict, check_dir: Path) -> List[FixtureFiles]:
+def build_native_recipes(out_root: Path, case_inputs: dict, check_dir: Path) -> List[FixtureFiles]:
     """S3PRL's own models of every released name, built on the meta device and counted."""
     import argparse
 

@@ -2,9 +2,9 @@
 
 Needs ESPnet on top of the reference environment (``setup_env_espnet.sh``)::
 
-    bash conversion/reference/setup_env.sh /work/refenv-espnet
-    bash conversion/reference/setup_env_espnet.sh /work/refenv-espnet
-    /work/refenv-espnet/bin/python conversion/reference/make_fixtures.py --family espnet_hubert --out tests/fixtures
+    bash conversion/reference/setup_env.sh $REFENV_ESPNET
+    bash conversion/reference/setup_env_espnet.sh $REFENV_ESPNET
+    $REFENV_ESPNET/bin/python conversion/reference/make_fixtures.py --family espnet_hubert --out tests/fixtures
 
 A release is what ESPnet's trainer writes: ``config.yaml`` (``yaml.dump(vars(args))``) and a ``.pth`` state dict. For
 each fixture the generator

@@ -7,7 +7,7 @@ added (``_patch_fairseq_transformer_encoder``); the fetched files are not vendor
 checkout when generating::
 
     git clone https://github.com/facebookresearch/fairseq /tmp/fairseq_src   # git checkout 34973a94
-    FAIRSEQ_SRC=/tmp/fairseq_src /work/refenv/bin/python \\
+    FAIRSEQ_SRC=/tmp/fairseq_src $REFENV/bin/python \\
         conversion/reference/make_fixtures.py --family multires_hubert --out tests/fixtures
 
 The generator checks the sha256 of the files it reads (``FAIRSEQ_FILES``: the model, the task and the two

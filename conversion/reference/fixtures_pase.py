@@ -6,7 +6,7 @@ PyPI is another project) and are not vendored here. Put checkouts of both on ``P
 
     git clone https://github.com/s3prl/pase /tmp/pase_src/pase                  # git checkout be11486c
     git clone https://github.com/s3prl/pytorch-qrnn /tmp/pase_src/pytorch-qrnn  # git checkout 6510af2f
-    PYTHONPATH=/tmp/pase_src/pase:/tmp/pase_src/pytorch-qrnn /work/refenv/bin/python \\
+    PYTHONPATH=/tmp/pase_src/pase:/tmp/pase_src/pytorch-qrnn $REFENV/bin/python \\
         conversion/reference/make_fixtures.py --family pase_plus --out tests/fixtures
 
 The generator checks the sha256 of the four source files it runs (``SOURCES``). Their imports need stand-ins on a

@@ -3,15 +3,16 @@
 
 Run with the reference environment built by ``setup_env.sh`` (see README.md in this folder)::
 
-    /work/refenv/bin/python conversion/reference/make_fixtures.py --family hubert --out tests/fixtures
+    $REFENV/bin/python conversion/reference/make_fixtures.py --family hubert --out tests/fixtures
 
 Shared helpers (inputs, cases, running S3PRLUpstream, canonical safetensors) are in ``fixture_common.py``; each
-family's builder is in ``fixtures_<family>.py`` and registered in ``FAMILIES`` below. See ``fixture_common.py`` for
+family's builder is a ``build_<group>`` function of a ``fixtures_*.py`` module, found by ``discover_builders``. See ``fixture_common.py`` for
 what every fixture folder holds and why reruns are byte-for-byte identical.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import logging
 import shutil
@@ -26,45 +27,25 @@ import torch  # noqa: E402
 
 from fixture_common import FixtureFiles, make_case_inputs  # noqa: E402
 
-# family -> "module:builder"; each builder(out_root, case_inputs, check_dir) returns List[FixtureFiles].
-# Builders live in their own modules (fixtures_<family>.py), imported only when their family is generated.
-FAMILIES: Dict[str, str] = {
-    "hubert": "fixtures_hubert:build_hubert",
-    "wav2vec2": "fixtures_wav2vec2:build_wav2vec2",
-    "wav2vec2_conformer": "fixtures_wav2vec2:build_wav2vec2_conformer",
-    "data2vec": "fixtures_wav2vec2:build_data2vec",
-    "wavlm": "fixtures_wavlm:build_wavlm",
-    "unispeech_sat": "fixtures_wavlm:build_unispeech_sat",
-    "distilhubert": "fixtures_distilhubert:build_distilhubert",
-    "frontends": "fixtures_frontends:build_frontends",
-    "mockingjay": "fixtures_mockingjay:build_mockingjay",
-    "apc": "fixtures_apc:build_apc",
-    "vq_apc": "fixtures_apc:build_vq_apc",
-    "npc": "fixtures_apc:build_npc",
-    "modified_cpc": "fixtures_cpc:build_modified_cpc",
-    "decoar": "fixtures_decoar:build_decoar",
-    "decoar2": "fixtures_decoar:build_decoar2",
-    "byol_a": "fixtures_byol:build_byol_a",
-    "byol_s": "fixtures_byol:build_byol_s",
-    "native_recipes": "fixtures_apc:build_recipes",
-    "vggish": "fixtures_vggish:build_vggish",
-    "mae_ast": "fixtures_mae_ast:build_mae_ast",
-    "ast": "fixtures_ast:build_ast",
-    "ssast": "fixtures_ast:build_ssast",
-    "passt": "fixtures_passt:build_passt",
-    "wav2vec": "fixtures_wav2vec1:build_wav2vec",
-    "vq_wav2vec": "fixtures_wav2vec1:build_vq_wav2vec",
-    "discretebert": "fixtures_wav2vec1:build_discretebert",
-    # needs the GitHub-only PASE sources on PYTHONPATH (see fixtures_pase.py)
-    "pase_plus": "fixtures_pase:build_pase_plus",
-    "lighthubert": "fixtures_lighthubert:build_lighthubert",
-    # needs a facebookresearch/fairseq checkout in $FAIRSEQ_SRC (see fixtures_multires_hubert.py)
-    "multires_hubert": "fixtures_multires_hubert:build_multires_hubert",
-    # no weights: S3PRL's yaml configs (upstream/baseline, upstream/log_stft)
-    "spectral": "fixtures_spectral:build_spectral",
-    # needs ESPnet in the environment (setup_env_espnet.sh)
-    "espnet_hubert": "fixtures_espnet_hubert:build_espnet_hubert",
-}
+HERE = Path(__file__).resolve().parent
+
+
+def discover_builders() -> Dict[str, str]:
+    """Fixture group -> "module:function": every `build_<group>(out_root, case_inputs, check_dir)` function of the
+    `fixtures_*.py` modules here, found by reading them (not importing: some need extra environments, as their
+    docstrings say: PASE's sources, a fairseq checkout, ESPnet)."""
+    builders = {}
+    for path in sorted(HERE.glob("fixtures_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("build_") and len(node.args.args) == 3:
+                group = node.name[len("build_"):]
+                if group in builders:
+                    raise RuntimeError(f"two fixture builders for {group!r}: {builders[group]} and {path.stem}")
+                builders[group] = f"{path.stem}:{node.name}"
+    return builders
+
+
+FAMILIES: Dict[str, str] = discover_builders()
 
 
 def load_builder(family: str) -> Callable[[Path, dict, Path], List[FixtureFiles]]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create the S3PRL reference environment (s3prl 0.4.18 + fairseq-fixed 0.12.3.1 on torch 2.13.0 CPU).
 #
-#   bash conversion/reference/setup_env.sh /work/refenv
+#   bash conversion/reference/setup_env.sh $REFENV
 #
 # Used only to regenerate the parity fixtures (make_fixtures.py); the package, its tests and CI never need it.
 # Every package is pinned and installed with --no-deps, so nothing can pull a different (CUDA) torch.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Add ESPnet to an existing S3PRL reference environment, for the espnet_hubert fixtures only:
 #
-#   bash conversion/reference/setup_env.sh /work/refenv-espnet
-#   bash conversion/reference/setup_env_espnet.sh /work/refenv-espnet
+#   bash conversion/reference/setup_env.sh $REFENV_ESPNET
+#   bash conversion/reference/setup_env_espnet.sh $REFENV_ESPNET
 #
 # S3PRL's espnet_hubert expert calls `espnet2.tasks.hubert.HubertTask.build_model_from_file`. Importing that module
 # pulls in much of ESPnet (its trainer, text frontends, data loaders); these pins are exactly the packages that import

@@ -25,7 +25,7 @@ def weights_origin(spec: registry.UpstreamSpec) -> str:
         return "cached (converted from the original)"
     if spec.revision:
         return f"hub {spec.repo_id}@{spec.revision[:7]}"
-    if spec.family in registry.CONFIG_ONLY_FAMILIES:
+    if not spec.has_weights:
         return "built in (no weights)"
     if not spec.download_options:
         return "no downloadable checkpoint"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import registry
-from ..folders import rename_no_replace
+from ..conversion.folders import rename_no_replace
 from .paths import cache_root, converted_root
 
 logger = logging.getLogger(__name__)

@@ -143,7 +143,7 @@ def fetch_and_convert(spec: registry.UpstreamSpec, *, why: str = "", token=None)
 
 def _try_option(spec, version, option, failures, token) -> Path | None:
     from ..conversion import CheckpointFormatError
-    from ..convert import convert_checkpoint
+    from ..conversion.convert import convert_checkpoint
 
     fetched, digests = [], []
     try:
@@ -198,7 +198,7 @@ def _name_lock(name: str):
 
 
 def _converter_version(spec: registry.UpstreamSpec) -> int:
-    from ..convert import converter_version
+    from ..conversion.convert import converter_version
 
     return converter_version(spec.family)
 

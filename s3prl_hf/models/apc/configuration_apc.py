@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from huggingface_hub.dataclasses import strict
 
 from ...modeling_utils import UpstreamConfig
-from .frontend_apc import FRAME_SHIFT_SAMPLES, normalize_audio_config
+from ...frontends.fbank_cmvn import FRAME_SHIFT_SAMPLES, normalize_audio_config
 
 # S3PRL's expert hooks the inputs of rnn_layers[1] and rnn_layers[2]: fewer layers fail there.
 MIN_LAYERS = 3

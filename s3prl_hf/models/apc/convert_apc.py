@@ -79,7 +79,6 @@ def _convert(state: dict, vq: bool) -> S3prlApcModel:
         model = S3prlApcModel(config)
     load_exact_state_dict(model, weights)
     realign_rnn_weights(model)  # the checkpoint is memory-mapped
-    model.materialize_buffers()
     return model.eval()
 
 
@@ -103,3 +102,11 @@ def convert_vq_apc(state: dict) -> S3prlApcModel:
         >>> model = convert_vq_apc(load_original_checkpoint("vq_apc_360hr.ckpt"))  # doctest: +SKIP
     """
     return _convert(state, vq=True)
+
+
+def convert_release(release) -> S3prlApcModel:
+    """The family's converter: VQ-APC names keep the VQ layers (S3PRL's vq_apc expert is the apc one)."""
+    if release.second is not None:
+        raise ValueError(f"'{release.name}' is a one-file release; got a second file {release.second}")
+    state = release.load()
+    return convert_vq_apc(state) if release.spec.method == "vq_apc" else convert_apc(state)

@@ -19,11 +19,11 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import initialization as init
 
-from ...frontends import init_frontend_buffers, materialize_frontend_buffers
+from ...frontends import init_frontend_buffers
 from ...modeling_utils import UpstreamPreTrainedModel
 from ..rnn_alignment import AlignedRnnWeightsMixin
 from .configuration_apc import NUM_HIDDEN_STATES, S3prlApcConfig
-from .frontend_apc import S3prlFbankFrontend
+from ...frontends.fbank_cmvn import S3prlFbankFrontend
 
 
 class S3prlVQLayer(nn.Module):
@@ -64,10 +64,6 @@ class S3prlFbankPreTrainedModel(AlignedRnnWeightsMixin, UpstreamPreTrainedModel)
         super()._init_weights(module)
         # Windows and filterbanks are not saved; transformers leaves them uninitialised after loading.
         init_frontend_buffers(module, init.copy_)
-
-    def materialize_buffers(self, device: torch.device | str = "cpu") -> None:
-        """Give the frontend's window and filterbank real values (after building the model on the meta device)."""
-        materialize_frontend_buffers(self, device)
 
 
 class S3prlApcModel(S3prlFbankPreTrainedModel):

@@ -152,6 +152,4 @@ def convert_ast(state: dict, num_attention_heads: int | None = None) -> S3prlAst
                          num_labels=int(head["mlp_head.1.weight"].shape[0]))
     renamed = rename_state_dict(split_qkv({PREFIX + k: v for k, v in weights.items()}),
                                 {**original_names(VIT_KEY_MAP), **HEAD_KEY_MAP})
-    model = build_model(S3prlAstModel, config, renamed)
-    model.materialize_buffers()
-    return model
+    return build_model(S3prlAstModel, config, renamed)

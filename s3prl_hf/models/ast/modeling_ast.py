@@ -23,7 +23,7 @@ from torch import nn
 from transformers import initialization as init
 from transformers.models.audio_spectrogram_transformer.modeling_audio_spectrogram_transformer import ASTLayer
 
-from ...frontends import KaldiFeatures, init_frontend_buffers, materialize_frontend_buffers
+from ...frontends import KaldiFeatures, init_frontend_buffers
 from ...modeling_utils import UpstreamPreTrainedModel
 from .configuration_ast import (FBANK_MEAN, FBANK_OPTIONS, FBANK_STD, S3prlAstConfig,
                                 S3prlSpectrogramTransformerConfig)
@@ -109,10 +109,6 @@ class S3prlSpectrogramTransformerPreTrainedModel(UpstreamPreTrainedModel):
             init.trunc_normal_(module.cls_token, std=0.02)
             init.trunc_normal_(module.distillation_token, std=0.02)
             init.trunc_normal_(module.position_embeddings, std=0.02)
-
-    def materialize_buffers(self, device: torch.device | str = "cpu") -> None:
-        """Give the fbank's window and filterbank real values (after building the model on the meta device)."""
-        materialize_frontend_buffers(self, device)
 
     def window_features(self, wavs: torch.Tensor) -> tuple[torch.Tensor, int]:
         """S3PRL's windowing and per-window fbank: (num_windows * B, target_length, mel) in window-major order."""

@@ -107,6 +107,4 @@ def convert_byol_a(state: dict) -> S3prlByolAModel:
         if isinstance(error, CheckpointFormatError):
             raise
         raise CheckpointFormatError(f"unsupported configuration: {error}") from error
-    model = build_model(S3prlByolAModel, config, rename_state_dict(weights, KEY_MAP))
-    model.materialize_buffers()
-    return model
+    return build_model(S3prlByolAModel, config, rename_state_dict(weights, KEY_MAP))

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 
-from ...frontends import Float32BuffersModule, init_frontend_buffers, materialize_frontend_buffers, melscale_fbanks
+from ...frontends import Float32BuffersModule, init_frontend_buffers, melscale_fbanks
 from ...modeling_utils import UpstreamPreTrainedModel
 from .configuration_byol_a import S3prlByolAConfig, audio_ntt_fc_input
 
@@ -88,10 +88,6 @@ class S3prlLogMelPreTrainedModel(UpstreamPreTrainedModel):
     def _init_weights(self, module):
         super()._init_weights(module)
         init_frontend_buffers(module, init.copy_)
-
-    def materialize_buffers(self, device: torch.device | str = "cpu") -> None:
-        """Give the frontend's window and filterbank real values (after building the model on the meta device)."""
-        materialize_frontend_buffers(self, device)
 
 
 class S3prlByolAModel(S3prlLogMelPreTrainedModel):

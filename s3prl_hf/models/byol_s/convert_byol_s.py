@@ -164,6 +164,4 @@ def convert_byol_s(state: dict) -> S3prlByolSModel:
         raise CheckpointFormatError(f"checkpoint entries {bad[:5]} are not tensors: S3PRL's BYOL-S loads the file as "
                                     f"a raw state dict (load_state_dict, strict)")
     config = config_from_weights(state)
-    model = build_model(S3prlByolSModel, config, rename_state_dict(state, KEY_MAPS[config.encoder_type]))
-    model.materialize_buffers()
-    return model
+    return build_model(S3prlByolSModel, config, rename_state_dict(state, KEY_MAPS[config.encoder_type]))

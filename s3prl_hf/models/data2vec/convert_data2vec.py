@@ -11,16 +11,7 @@ checkpoint is told from a wav2vec 2.0 one) and drops `final_proj` (`remove_pretr
 from __future__ import annotations
 
 from ...conversion import CheckpointFormatError, build_model, rename_state_dict
-from ..wav2vec2.convert_wav2vec2 import (
-    MODEL_DEFAULTS,
-    POS_CONV_STACK_KEY_MAP,
-    TRANSFORMER_KEY_MAP,
-    check_flat_weights,
-    fairseq_model_name,
-    merged_config,
-    network_config_kwargs,
-    split_fairseq_checkpoint,
-)
+from ...conversion.fairseq import MODEL_DEFAULTS, POS_CONV_STACK_KEY_MAP, TRANSFORMER_KEY_MAP, check_flat_weights, fairseq_model_name, merged_config, network_config_kwargs, split_fairseq_checkpoint
 from .configuration_data2vec import S3prlData2VecConfig
 from .modeling_data2vec import S3prlData2VecModel
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 
 from ...modeling_utils import UpstreamConfig
-from ..apc.frontend_apc import DEFAULT_AUDIO_CONFIG, FRAME_SHIFT_SAMPLES
+from ...frontends.fbank_cmvn import DEFAULT_AUDIO_CONFIG, FRAME_SHIFT_SAMPLES
 
 
 @strict

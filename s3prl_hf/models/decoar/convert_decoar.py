@@ -103,5 +103,16 @@ def convert_decoar(state: dict, *, last_layer_only: bool = False) -> S3prlDecoar
         model = S3prlDecoarModel(config)
     load_exact_state_dict(model, weights)
     realign_rnn_weights(model)  # the checkpoint is memory-mapped
-    model.materialize_buffers()
     return model.eval()
+
+
+# S3PRL's `decoar` hub entry runs decoar_layers' checkpoint with its older expert, which returns the last layer only:
+# an option of the entry, not of the checkpoint.
+NAME_OPTIONS = {"decoar": {"last_layer_only": True}}
+
+
+def convert_release(release) -> S3prlDecoarModel:
+    """The family's converter: the checkpoint, with the options of the S3PRL entry converted for."""
+    if release.second is not None:
+        raise ValueError(f"'{release.name}' is a one-file release; got a second file {release.second}")
+    return convert_decoar(release.load(), **{**NAME_OPTIONS.get(release.name, {}), **release.options})

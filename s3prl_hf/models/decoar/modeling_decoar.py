@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..apc.frontend_apc import S3prlFbankFrontend, normalize_audio_config
+from ...frontends.fbank_cmvn import S3prlFbankFrontend, normalize_audio_config
 from ..apc.modeling_apc import S3prlFbankPreTrainedModel
 from .configuration_decoar import S3prlDecoarConfig
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 
 from ...modeling_utils import EncoderLayersConfig
-from ..apc.frontend_apc import DEFAULT_AUDIO_CONFIG, FRAME_SHIFT_SAMPLES
+from ...frontends.fbank_cmvn import DEFAULT_AUDIO_CONFIG, FRAME_SHIFT_SAMPLES
 
 # The expert keeps every second fbank frame (`y[::2]`): 320 samples per frame.
 FRAME_SKIP = 2

@@ -17,7 +17,7 @@ from huggingface_hub.errors import StrictDataclassError
 
 from ...conversion import CheckpointFormatError, load_exact_state_dict, rename_state_dict
 from ..decoar.convert_decoar import split_checkpoint
-from ..wav2vec2.convert_wav2vec2 import POS_CONV_KEY_MAP, TRANSFORMER_LAYER_KEY_MAP
+from ...conversion.fairseq import POS_CONV_KEY_MAP, TRANSFORMER_LAYER_KEY_MAP
 from .configuration_decoar2 import REFERENCE_CONFIGS, S3prlDecoar2Config
 from .modeling_decoar2 import S3prlDecoar2Model
 
@@ -82,5 +82,4 @@ def convert_decoar2(state: dict, num_attention_heads: int | None = None) -> S3pr
     with torch.device("meta"):
         model = S3prlDecoar2Model(config)
     load_exact_state_dict(model, rename_state_dict(weights, KEY_MAP))
-    model.materialize_buffers()
     return model.eval()

@@ -20,7 +20,7 @@ from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.hubert.modeling_hubert import HubertEncoderLayer, HubertPositionalConvEmbedding
 
-from ..apc.frontend_apc import S3prlFbankFrontend, normalize_audio_config
+from ...frontends.fbank_cmvn import S3prlFbankFrontend, normalize_audio_config
 from ..apc.modeling_apc import S3prlFbankPreTrainedModel
 from .configuration_decoar2 import FRAME_SKIP, S3prlDecoar2Config
 

@@ -43,7 +43,7 @@ from ...conversion import (
     namespace_to_dict,
     rename_state_dict,
 )
-from ..wav2vec2.convert_wav2vec2 import ACTIVATIONS
+from ...conversion.fairseq import ACTIVATIONS
 from ..wav2vec.convert_wav2vec import read_wav2vec_checkpoint
 from .configuration_discretebert import FRONTEND_FIELDS, S3prlDiscreteBertConfig
 from .modeling_discretebert import S3prlDiscreteBertModel, dictionary_buffers
@@ -362,12 +362,14 @@ def convert_discretebert(state: dict, frontend_state: dict | None = None, *,
     renamed.update(rename_state_dict(frontend_weights, FRONTEND_KEY_MAP))
     renamed.update({f"code_dictionary.{key}": value
                     for key, value in dictionary_buffers(codes, tokens, frontend.vq_vars).items()})
-    model = build_model(S3prlDiscreteBertModel, config, renamed)
-    # the embeddings' non-persistent index buffers are not in any checkpoint: make them (the model was on meta)
+    return build_model(S3prlDiscreteBertModel, config, renamed, post_load=_make_index_buffers)
+
+
+def _make_index_buffers(model: S3prlDiscreteBertModel) -> None:
+    """The embeddings' non-persistent index buffers are in no checkpoint: make them (the model was on meta)."""
     embeddings = model.embeddings
-    embeddings.position_ids = torch.arange(config.max_position_embeddings).expand((1, -1))
+    embeddings.position_ids = torch.arange(model.config.max_position_embeddings).expand((1, -1))
     embeddings.token_type_ids = torch.zeros_like(embeddings.position_ids)
-    return model
 
 
 def convert_discretebert_files(roberta: str | Path, frontend: str | Path) -> S3prlDiscreteBertModel:
@@ -383,3 +385,11 @@ def convert_discretebert_files(roberta: str | Path, frontend: str | Path) -> S3p
 
 __all__ = ["convert_discretebert", "convert_discretebert_files", "load_discretebert_sources",
            "load_fairseq_dictionary"]
+
+
+def convert_release(release) -> S3prlDiscreteBertModel:
+    """The family's converter: the RoBERTa (S3PRL's .pt, or fairseq's bert_kmeans.tar / folder / .pt beside
+    dict.txt) and, as the second file, the vq-wav2vec k-means checkpoint that tokenises the waveform."""
+    frontend = release.require_second("its vq-wav2vec k-means frontend (vq_wav2vec_kmeans's checkpoint)")
+    state, text = load_discretebert_sources(release.checkpoint)
+    return convert_discretebert(state, load_original_checkpoint(frontend), dictionary_text=text)

@@ -10,16 +10,8 @@ its LR-schedule object, argparse `Args`) is read inertly and ignored here too.
 from __future__ import annotations
 
 from ...conversion import CheckpointFormatError
-from ..wav2vec2.convert_wav2vec2 import (
-    ACTIVATIONS,
-    FEATURE_KEY_MAP,
-    POS_CONV_KEY_MAP,
-    TRANSFORMER_LAYER_KEY_MAP,
-    check_flat_weights,
-    merged_config,
-    network_config_kwargs,
-)
-from ..wavlm.convert_wavlm import build_from_weights, other_format
+from ...conversion.fairseq import ACTIVATIONS, FEATURE_KEY_MAP, POS_CONV_KEY_MAP, TRANSFORMER_LAYER_KEY_MAP, check_flat_weights, merged_config, network_config_kwargs
+from ...conversion.fairseq import build_from_weights, other_format
 from .configuration_distilhubert import S3prlDistilHubertConfig
 from .modeling_distilhubert import S3prlDistilHubertModel
 

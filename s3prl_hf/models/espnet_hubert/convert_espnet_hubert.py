@@ -224,3 +224,13 @@ def convert_espnet_hubert(state: Mapping) -> S3prlEspnetHubertModel:
     config_dict, weights = split_release(state)
     config = config_from_yaml(config_dict)
     return build_model(S3prlEspnetHubertModel, config, rename_state_dict(weights, KEY_MAP))
+
+
+def convert_release(release) -> S3prlEspnetHubertModel:
+    """The family's converter: the .pth and its config.yaml, or one file holding both ({"config", "model"})."""
+    if release.second is not None:
+        state = release.load()
+        if set(state) != {"config", "model"}:
+            return convert_espnet_hubert(load_release(release.checkpoint, release.second))
+        return convert_espnet_hubert(state)
+    return convert_espnet_hubert(release.load())

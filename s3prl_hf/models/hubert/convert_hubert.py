@@ -25,15 +25,7 @@ import re
 
 from ...conversion import CheckpointFormatError, build_model, rename_state_dict
 # The shared fairseq tables, also importable from here (the WavLM converter does).
-from ..wav2vec2.convert_wav2vec2 import ACTIVATIONS, EXTRACTOR_MODES  # noqa: F401
-from ..wav2vec2.convert_wav2vec2 import (
-    TRANSFORMER_KEY_MAP,
-    add_identity_projection,
-    check_flat_weights,
-    merged_config,
-    network_config_kwargs,
-    split_fairseq_checkpoint,
-)
+from ...conversion.fairseq import TRANSFORMER_KEY_MAP, add_identity_projection, check_flat_weights, merged_config, network_config_kwargs, split_fairseq_checkpoint
 from .configuration_hubert import S3prlHubertConfig
 from .modeling_hubert import S3prlHubertModel
 

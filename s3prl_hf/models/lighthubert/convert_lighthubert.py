@@ -33,15 +33,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassError
 
 from ...conversion import CheckpointFormatError, build_model, namespace_to_dict, rename_state_dict
-from ..wav2vec2.convert_wav2vec2 import (
-    ACTIVATIONS,
-    FEATURE_KEY_MAP,
-    POS_CONV_KEY_MAP,
-    POS_CONV_STACK_KEY_MAP,
-    TRANSFORMER_LAYER_KEY_MAP,
-    check_flat_weights,
-    network_config_kwargs,
-)
+from ...conversion.fairseq import ACTIVATIONS, FEATURE_KEY_MAP, POS_CONV_KEY_MAP, POS_CONV_STACK_KEY_MAP, TRANSFORMER_LAYER_KEY_MAP, check_flat_weights, network_config_kwargs
 from .configuration_lighthubert import S3prlLightHubertConfig
 from .modeling_lighthubert import S3prlLightHubertModel
 from .subnets import SUBNET_FIELDS, SUPERNET_LAYERS, kept_layers, s3prl_subnet, supernet_type

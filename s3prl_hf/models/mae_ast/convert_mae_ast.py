@@ -24,7 +24,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassError
 
 from ...conversion import CheckpointFormatError, build_model, rename_state_dict
-from ..wav2vec2.convert_wav2vec2 import TRANSFORMER_LAYER_KEY_MAP
+from ...conversion.fairseq import TRANSFORMER_LAYER_KEY_MAP
 from .configuration_mae_ast import ACTIVATIONS, S3prlMaeAstConfig
 from .modeling_mae_ast import S3prlMaeAstModel, sinusoidal_positions
 
@@ -171,6 +171,4 @@ def convert_mae_ast(state: dict) -> S3prlMaeAstModel:
     if layers != set(range(config.num_hidden_layers)):
         raise CheckpointFormatError(f"the checkpoint holds encoder layers {sorted(layers)[:20]}, but "
                                     f"cfg.model.encoder_layers is {config.num_hidden_layers}")
-    model = build_model(S3prlMaeAstModel, config, rename_state_dict(weights, KEY_MAP))
-    model.materialize_buffers()
-    return model
+    return build_model(S3prlMaeAstModel, config, rename_state_dict(weights, KEY_MAP))

@@ -36,8 +36,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.hubert.modeling_hubert import (HubertEncoderLayer, HubertEncoderLayerStableLayerNorm,
                                                         HubertPositionalConvEmbedding)
 
-from ...frontends import (KaldiFeatures, _float32_on_cpu, init_frontend_buffers, kaldi_frame_sizes,
-                          materialize_frontend_buffers)
+from ...frontends import (KaldiFeatures, float32_on_cpu, init_frontend_buffers, kaldi_frame_sizes)
 from ...modeling_utils import UpstreamPreTrainedModel
 from .configuration_mae_ast import PADDING_MASK_FEATURE_DIM, S3prlMaeAstConfig
 
@@ -50,7 +49,7 @@ def sinusoidal_positions(length: int, dim: int, start: int = 0) -> torch.Tensor:
         >>> sinusoidal_positions(3, 4)[1]
         tensor([0.8415, 0.5403, 0.0100, 0.9999])
     """
-    with _float32_on_cpu():
+    with float32_on_cpu():
         position = torch.arange(start, start + length).unsqueeze(1)
         div_term = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
         pe = torch.zeros(length, dim, dtype=torch.float32)
@@ -80,10 +79,6 @@ class S3prlMaeAstPreTrainedModel(UpstreamPreTrainedModel):
         super()._init_weights(module)
         # The fbank window and filterbank are not saved; transformers leaves them uninitialised after loading.
         init_frontend_buffers(module, init.copy_)
-
-    def materialize_buffers(self, device: torch.device | str = "cpu") -> None:
-        """Give the fbank's window and filterbank real values (after building the model on the meta device)."""
-        materialize_frontend_buffers(self, device)
 
 
 class S3prlMaeAstModel(S3prlMaeAstPreTrainedModel):

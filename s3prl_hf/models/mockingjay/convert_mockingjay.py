@@ -167,6 +167,5 @@ def convert_mockingjay(state: dict) -> S3prlMockingjayModel:
     with torch.device("meta"):
         model = S3prlMockingjayModel(config)
     load_exact_state_dict(model, weights)
-    model.materialize_buffers()
     return model.eval()
 

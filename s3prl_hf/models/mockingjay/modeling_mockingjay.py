@@ -28,7 +28,7 @@ from transformers import initialization as init
 from transformers.models.bert.modeling_bert import BertLayer
 
 from ...frontends import (KaldiFeatures, StftFeatures, append_deltas, init_frontend_buffers,
-                          materialize_frontend_buffers, utterance_cmvn)
+                          utterance_cmvn)
 from ...modeling_utils import UpstreamOutput, UpstreamPreTrainedModel, _check_inputs
 from .configuration_mockingjay import SAMPLE_RATE, S3prlMockingjayConfig
 
@@ -157,10 +157,6 @@ class S3prlMockingjayModel(UpstreamPreTrainedModel):
         super()._init_weights(module)
         # Windows and filterbanks are not saved; transformers leaves them uninitialised after loading.
         init_frontend_buffers(module, init.copy_)
-
-    def materialize_buffers(self, device: torch.device | str = "cpu") -> None:
-        """Give the frontend's windows and filterbanks real values (after building the model on the meta device)."""
-        materialize_frontend_buffers(self, device)
 
     def _layer(self, index: int) -> BertLayer:
         return self.encoder.layer[0 if self.config.share_layer else index]

@@ -18,16 +18,7 @@ from __future__ import annotations
 import ast
 
 from ...conversion import CheckpointFormatError, build_model, rename_state_dict
-from ..wav2vec2.convert_wav2vec2 import (
-    FEATURE_KEY_MAP,
-    add_identity_projection,
-    check_flat_weights,
-    check_projection,
-    fairseq_model_name,
-    merged_config,
-    network_config_kwargs,
-    split_fairseq_checkpoint,
-)
+from ...conversion.fairseq import FEATURE_KEY_MAP, add_identity_projection, check_flat_weights, check_projection, fairseq_model_name, merged_config, network_config_kwargs, split_fairseq_checkpoint
 from .configuration_multires_hubert import S3prlMultiresHubertConfig
 from .modeling_multires_hubert import S3prlMultiresHubertModel
 

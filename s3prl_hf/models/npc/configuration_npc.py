@@ -14,7 +14,7 @@ from huggingface_hub.dataclasses import strict
 
 from ...modeling_utils import UpstreamConfig
 from ..apc.configuration_apc import APC_AUDIO, normalize_vq_config
-from ..apc.frontend_apc import FRAME_SHIFT_SAMPLES, normalize_audio_config
+from ...frontends.fbank_cmvn import FRAME_SHIFT_SAMPLES, normalize_audio_config
 
 ACTIVATIONS = ("relu", "tanh")
 

@@ -93,5 +93,4 @@ def convert_npc(state: dict) -> S3prlNpcModel:
         raise CheckpointFormatError(f"missing from the checkpoint: {sorted(missing_masks)}")
     check_conv_masks(weights, model)
     load_exact_state_dict(model, rename_state_dict(weights, KEY_MAP))
-    model.materialize_buffers()
     return model.eval()

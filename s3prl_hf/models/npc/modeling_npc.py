@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..apc.frontend_apc import S3prlFbankFrontend
+from ...frontends.fbank_cmvn import S3prlFbankFrontend
 from ..apc.modeling_apc import S3prlFbankPreTrainedModel, S3prlVQLayer, vector_quantize
 from .configuration_npc import S3prlNpcConfig
 

@@ -8,12 +8,11 @@ The release is two files (S3PRL's hub downloads both from Dropbox):
 S3PRL's expert calls `wf_builder(cfg)` then `load_pretrained(ckpt, load_last=True)`, which keeps the checkpoint's
 tensors whose key and shape match the model, fails unless every model key got one, and ignores the rest.
 
-`s3prl-hf convert` takes one file, so the two are combined: `{"cfg": <the JSON cfg as a dict>, "ckpt": <the
-checkpoint's contents>}`, e.g.
+`s3prl-hf convert` takes both, the cfg as the second file (found beside the checkpoint by its `.cfg` / `.json`
+suffix, or given), and `load_release` reads them into the combined `{"cfg": <the JSON cfg as a dict>, "ckpt": <the
+checkpoint's contents>}` the converter takes:
 
-    python -c "import torch; from s3prl_hf.models.pase_plus.convert_pase_plus import load_release; \\
-               torch.save(load_release('FE_e199.ckpt', 'PASE+.cfg'), 'pase_plus.pt')"
-    s3prl-hf convert --name pase_plus --checkpoint pase_plus.pt --output converted/pase_plus
+    s3prl-hf convert --name pase_plus --checkpoint FE_e199.ckpt --frontend-checkpoint PASE+.cfg --output pase_plus
 
 The architecture comes from the cfg (with `WaveFe`'s defaults for the keys it does not set), and every size is checked
 against the weights; cfg options this port does not implement (another frontend, resblocks, VQ, other norms,
@@ -90,8 +89,8 @@ def split_release(state: Mapping) -> tuple[dict, dict[str, torch.Tensor]]:
                 or "state_dict" in state else "")
         raise CheckpointFormatError(
             f"expected PASE+'s combined release {{'cfg': JSON cfg dict, 'ckpt': checkpoint}} (keys: {keys}).{hint} "
-            f"PASE+ needs its JSON cfg too: torch.save(s3prl_hf.models.pase_plus.convert_pase_plus.load_release("
-            f"'FE_e199.ckpt', 'PASE+.cfg'), 'pase_plus.pt'), then convert that file")
+            f"PASE+ needs its JSON cfg too: s3prl-hf convert --name pase_plus --checkpoint FE_e199.ckpt "
+            f"--frontend-checkpoint PASE+.cfg (or the cfg beside the checkpoint)")
     cfg, ckpt = state["cfg"], state["ckpt"]
     if isinstance(cfg, str):
         try:
@@ -211,3 +210,13 @@ def convert_pase_plus(state: dict) -> S3prlPasePlusModel:
                        len(extra), ", ".join(extra[:10]))
     weights = {key: value for key, value in weights.items() if key in expected}
     return build_model(S3prlPasePlusModel, config, rename_state_dict(weights, KEY_MAP))
+
+
+def convert_release(release) -> S3prlPasePlusModel:
+    """The family's converter: the encoder checkpoint and its JSON cfg, or one file holding both ({"cfg", "ckpt"})."""
+    if release.second is not None:
+        state = release.load()
+        if set(state) != {"cfg", "ckpt"}:
+            return convert_pase_plus(load_release(release.checkpoint, release.second))
+        return convert_pase_plus(state)
+    return convert_pase_plus(release.load())

@@ -151,6 +151,11 @@ def convert_passt(state: dict, name: str = "passt_base", num_attention_heads: in
     config = make_config(S3prlPasstConfig, "PaSST", **arch, num_attention_heads=heads,
                          **{field: reference[field] for field in ENTRY_FIELDS if field in reference})
     renamed = rename_state_dict(split_qkv(weights), KEY_MAP)
-    model = build_model(S3prlPasstModel, config, renamed)
-    model.materialize_buffers()
-    return model
+    return build_model(S3prlPasstModel, config, renamed)
+
+
+def convert_release(release) -> S3prlPasstModel:
+    """The family's converter: the release checkpoint, run with the windows of the S3PRL entry converted for."""
+    if release.second is not None:
+        raise ValueError(f"'{release.name}' is a one-file release; got a second file {release.second}")
+    return convert_passt(release.load(), release.name, **release.options)

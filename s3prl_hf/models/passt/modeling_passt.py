@@ -14,8 +14,8 @@ from torch import nn
 from transformers import initialization as init
 from transformers.models.audio_spectrogram_transformer.modeling_audio_spectrogram_transformer import ASTLayer
 
-from ...audio import resample
-from ...frontends import Float32BuffersModule, init_frontend_buffers, kaldi_mel_banks, materialize_frontend_buffers
+from ...frontends.resample import resample
+from ...frontends import Float32BuffersModule, init_frontend_buffers, kaldi_mel_banks
 from ...modeling_utils import UpstreamPreTrainedModel
 from ..ast.modeling_ast import S3prlAstHead
 from .configuration_passt import (LOG_OFFSET, MEL_FMAX, MEL_FMIN, MODEL_SAMPLE_RATE, N_FFT, NORM_SCALE, NORM_SHIFT,
@@ -128,10 +128,6 @@ class S3prlPasstModel(UpstreamPreTrainedModel):
             for parameter in (module.cls_token, module.distillation_token, module.special_position_embeddings,
                               module.frequency_position_embeddings, module.time_position_embeddings):
                 init.trunc_normal_(parameter, std=0.02)
-
-    def materialize_buffers(self, device: torch.device | str = "cpu") -> None:
-        """Give the mel frontend's buffers real values (after building the model on the meta device)."""
-        materialize_frontend_buffers(self, device)
 
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """(N, samples) 32 kHz windows -> (N, num_labels + hidden_size): `PasstBasicWrapper.forward` (mode "all")."""

@@ -14,7 +14,7 @@ import yaml
 from huggingface_hub.errors import StrictDataclassError
 
 from ...conversion import CheckpointFormatError
-from .configuration_spectral import S3prlSpectralConfig
+from .configuration_spectral import REFERENCE_CONFIGS, S3prlSpectralConfig
 from .modeling_spectral import S3prlSpectralModel
 
 
@@ -58,3 +58,9 @@ def convert_spectral(reference: S3prlSpectralConfig, feature_config: Mapping | N
     except (ValueError, TypeError, KeyError, NotImplementedError, StrictDataclassError) as error:
         raise CheckpointFormatError(f"S3PRL's {reference.expert} expert cannot run this feature config: {error}") \
             from None
+
+
+def convert_release(release) -> S3prlSpectralModel:
+    """The family's converter: the name's built-in S3PRL config, or the S3PRL yaml given as the checkpoint."""
+    reference = S3prlSpectralConfig(s3prl_name=release.name, **REFERENCE_CONFIGS[release.name])
+    return convert_spectral(reference, None if release.checkpoint is None else load_s3prl_yaml(release.checkpoint))

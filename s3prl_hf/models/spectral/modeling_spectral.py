@@ -24,7 +24,7 @@ from torch import nn
 from transformers import initialization as init
 
 from ...frontends import (KaldiFeatures, StftFeatures, StftMagnitude, append_deltas, init_frontend_buffers,
-                          materialize_frontend_buffers, utterance_cmvn)
+                          utterance_cmvn)
 from ...modeling_utils import UpstreamPreTrainedModel
 from .configuration_spectral import SAMPLE_RATE, S3prlSpectralConfig
 
@@ -100,10 +100,6 @@ class S3prlSpectralModel(UpstreamPreTrainedModel):
     def _init_weights(self, module):
         super()._init_weights(module)
         init_frontend_buffers(module, init.copy_)
-
-    def materialize_buffers(self, device: torch.device | str = "cpu") -> None:
-        """Give the windows and filterbanks real values (after building the model on the meta device)."""
-        materialize_frontend_buffers(self, device)
 
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
         wavs = wavs.float()

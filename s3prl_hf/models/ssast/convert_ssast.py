@@ -83,6 +83,4 @@ def convert_ssast(state: dict, num_attention_heads: int | None = None) -> S3prlS
         raise CheckpointFormatError(f"{len(extra)} weights of the SSAST checkpoint are not understood: "
                                     f"{', '.join('module.' + k for k in extra[:10])}")
     vit_weights = {PREFIX + "v." + k: v for k, v in vit.items()}
-    model = build_model(S3prlSsastModel, config, rename_state_dict(split_qkv(vit_weights), KEY_MAP))
-    model.materialize_buffers()
-    return model
+    return build_model(S3prlSsastModel, config, rename_state_dict(split_qkv(vit_weights), KEY_MAP))

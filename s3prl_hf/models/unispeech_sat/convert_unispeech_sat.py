@@ -7,12 +7,12 @@ the network is HuBERT's; see `s3prl_hf.models.wavlm.convert_wavlm` for the forma
 from __future__ import annotations
 
 from ...conversion import CheckpointFormatError
-from ..wavlm.convert_wavlm import NETWORK_KEY_MAP, build_from_weights, split_checkpoint, wavlm_format_config
+from ...conversion.fairseq import WAVLM_NETWORK_KEY_MAP, build_from_weights, split_wavlm_checkpoint, wavlm_format_config
 from .configuration_unispeech_sat import S3prlUniSpeechSatConfig
 from .modeling_unispeech_sat import S3prlUniSpeechSatModel
 
 # The shared wav2vec2-style network and WavLM's unused mask embedding; no attention extras.
-KEY_MAP = NETWORK_KEY_MAP
+KEY_MAP = WAVLM_NETWORK_KEY_MAP
 
 
 def convert_unispeech_sat(state: dict) -> S3prlUniSpeechSatModel:
@@ -32,7 +32,7 @@ def convert_unispeech_sat(state: dict) -> S3prlUniSpeechSatModel:
         >>> from s3prl_hf.conversion import load_original_checkpoint
         >>> model = convert_unispeech_sat(load_original_checkpoint("unispeech_sat_base.pt"))  # doctest: +SKIP
     """
-    cfg, weights = split_checkpoint(state, "UniSpeech-SAT")
+    cfg, weights = split_wavlm_checkpoint(state, "UniSpeech-SAT")
     kwargs, relative, gated = wavlm_format_config(cfg, "UniSpeech-SAT")
     if relative:
         raise CheckpointFormatError("this checkpoint has WavLM's relative position bias (relative_position_embedding "

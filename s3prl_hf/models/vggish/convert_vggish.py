@@ -52,16 +52,15 @@ def split_checkpoint(state: Mapping, pca: Mapping | None = None) -> tuple[dict, 
         network, pca = state["vggish"], state["pca"]
     elif set(state) == set(PCA_KEYS):
         raise CheckpointFormatError(
-            "this is VGGish's PCA file (pca_eigen_vectors, pca_means) alone; combine it with the network file: "
-            "torch.save(s3prl_hf.models.vggish.convert_vggish.load_release(network_file, pca_file), 'vggish.pt'), "
-            "then convert that file")
+            "this is VGGish's PCA file (pca_eigen_vectors, pca_means) alone; convert the network file with this one "
+            "as its second file: s3prl-hf convert --name vggish --checkpoint NETWORK --frontend-checkpoint PCA")
     else:
         network = state
         if pca is None:
             raise CheckpointFormatError(
-                "VGGish needs its PCA parameters too (the release's second file, vggish_pca_params-970ea276.pth). "
-                "Combine both as S3PRL's hub does: torch.save(s3prl_hf.models.vggish.convert_vggish.load_release("
-                "network_file, pca_file), 'vggish.pt'), then convert that file; or pass pca= to convert_vggish")
+                "VGGish needs its PCA parameters too (the release's second file, vggish_pca_params-970ea276.pth): "
+                "s3prl-hf convert --name vggish --checkpoint NETWORK --frontend-checkpoint PCA, or put the PCA file "
+                "beside the network file")
     if not isinstance(network, Mapping) or not isinstance(pca, Mapping):
         raise CheckpointFormatError("expected the VGGish network state dict and the PCA dict to be dicts")
     if set(pca) != set(PCA_KEYS):
@@ -193,3 +192,11 @@ def convert_vggish(state: Mapping, pca: Mapping | None = None) -> S3prlVggishMod
     weights["pproc.pca_eigen_vectors"] = pca["pca_eigen_vectors"].to(torch.float)
     weights["pproc.pca_means"] = pca["pca_means"].reshape(-1, 1).to(torch.float)
     return build_model(S3prlVggishModel, config, weights)
+
+
+def convert_release(release) -> S3prlVggishModel:
+    """The family's converter: the network file and its PCA file, or one file holding both ({"vggish", "pca"})."""
+    state = release.load()
+    if release.second is not None and set(state) != {"vggish", "pca"}:
+        return convert_vggish(state, pca=load_pca_file(release.second))
+    return convert_vggish(state)

@@ -26,12 +26,7 @@ import math
 from huggingface_hub.errors import StrictDataclassError
 
 from ...conversion import CheckpointFormatError, build_model, parse_conv_layers, rename_state_dict
-from ..wav2vec2.convert_wav2vec2 import (
-    check_flat_weights,
-    fairseq_model_name,
-    merged_config,
-    split_fairseq_checkpoint,
-)
+from ...conversion.fairseq import check_flat_weights, fairseq_model_name, merged_config, split_fairseq_checkpoint
 from .configuration_wav2vec import DOWNSAMPLE_RATE, S3prlWav2VecConfig
 from .modeling_wav2vec import S3prlWav2VecModel
 
@@ -167,3 +162,39 @@ def convert_wav2vec(state: dict) -> S3prlWav2VecModel:
         raise CheckpointFormatError(f"this is a vq-wav2vec checkpoint (vq_type={config.vq_type!r}), not wav2vec: "
                                     f"convert it under a vq_wav2vec_* name")
     return build_model(S3prlWav2VecModel, config, weights)
+
+
+def convert_vq_wav2vec(state: dict) -> S3prlWav2VecModel:
+    """Build an `S3prlWav2VecModel` with its quantiser from an original vq-wav2vec checkpoint's contents.
+
+    vq-wav2vec.pt (Gumbel) and vq-wav2vec_kmeans.pt (k-means): fairseq's `Wav2VecModel` with a quantiser, in the
+    layouts of wav2vec 1.0 (S3PRL's vq_wav2vec converter is a copy of its wav2vec one). The codebook and
+    projections are converted with the rest.
+
+    Args:
+        state: The checkpoint dict, as returned by `s3prl_hf.conversion.load_original_checkpoint`.
+
+    Returns:
+        The model in eval mode, fp32.
+
+    Raises:
+        CheckpointFormatError: another layout or family (a wav2vec 1.0 checkpoint without quantiser included), or
+            weights that do not fit the config.
+
+    Example:
+        >>> from s3prl_hf.conversion import load_original_checkpoint
+        >>> model = convert_vq_wav2vec(load_original_checkpoint("vq-wav2vec_kmeans.pt"))  # doctest: +SKIP
+    """
+    config, weights = read_wav2vec_checkpoint(state)
+    if config.vq_type == "none":
+        raise CheckpointFormatError("this checkpoint has no quantiser (vq_type='none'): it is a wav2vec 1.0 model, "
+                                    "convert it under a wav2vec name")
+    return build_model(S3prlWav2VecModel, config, weights)
+
+
+def convert_release(release) -> S3prlWav2VecModel:
+    """The family's converter: vq-wav2vec names need the quantiser (S3PRL's vq_wav2vec expert is the wav2vec one)."""
+    if release.second is not None:
+        raise ValueError(f"'{release.name}' is a one-file release; got a second file {release.second}")
+    state = release.load()
+    return convert_vq_wav2vec(state) if release.spec.method == "vq_wav2vec" else convert_wav2vec(state)

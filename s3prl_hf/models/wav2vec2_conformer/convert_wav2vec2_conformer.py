@@ -23,20 +23,8 @@ import torch
 from huggingface_hub.errors import StrictDataclassError
 
 from ...conversion import CheckpointFormatError, build_model, rename_state_dict
-from ..wav2vec2.convert_wav2vec2 import (
-    FEATURE_KEY_MAP,
-    MODEL_DEFAULTS,
-    POS_CONV_KEY_MAP,
-    POS_CONV_STACK_KEY_MAP,
-    PRETRAINING_KEY_MAP,
-    add_identity_projection,
-    check_flat_weights,
-    check_not_other_family,
-    check_projection,
-    merged_config,
-    split_fairseq_checkpoint,
-    wav2vec2_config_kwargs,
-)
+from ...conversion.fairseq import FEATURE_KEY_MAP, MODEL_DEFAULTS, POS_CONV_KEY_MAP, POS_CONV_STACK_KEY_MAP, add_identity_projection, check_flat_weights, check_not_other_family, check_projection, merged_config, split_fairseq_checkpoint, wav2vec2_config_kwargs
+from ..wav2vec2.convert_wav2vec2 import PRETRAINING_KEY_MAP
 from .configuration_wav2vec2_conformer import S3prlWav2Vec2ConformerConfig
 from .modeling_wav2vec2_conformer import S3prlWav2Vec2ConformerModel
 

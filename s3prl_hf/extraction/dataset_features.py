@@ -24,8 +24,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import __version__
-from .modeling_utils import _check_layers
+from .._version import __version__
+from ..modeling_utils import check_layers
 from .waveforms import WaveformReader, model_fingerprint, resolve_model, run_model, storage_dtype
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def extract_features(dataset, model, audio_column: str = "audio", layers: Sequen
         raise ValueError(f"batch_size={batch_size}: expected a positive number of rows")
     if decoder not in DECODERS:
         raise ValueError(f"decoder={decoder!r}: expected one of {DECODERS}")
-    selected = _check_layers(layers, model.num_layers)
+    selected = check_layers(layers, model.num_layers)
     torch_dtype = storage_dtype(dtype)
     reader = WaveformReader(model.sampling_rate, sampling_rate, stereo, resample)
     remove_columns = list(remove_columns or [])

@@ -86,8 +86,8 @@ def commit_folder(staging: Path, output: Path, *, force: bool) -> None:
             return
         except FileExistsError:
             if not force:
-                raise OutputExistsError(f"{output} was created by another process meanwhile; nothing was "
-                                        f"replaced") from None
+                raise OutputExistsError(f"{output} already exists (another process created it meanwhile); "
+                                        f"nothing was replaced") from None
     check_output(output, force=True)
     if _renameat2(staging, output, _RENAME_EXCHANGE):
         shutil.rmtree(staging, ignore_errors=True)  # now the old folder

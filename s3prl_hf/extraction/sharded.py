@@ -34,10 +34,10 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from .._version import __version__
 from .audio import AudioError
 from .inputs import open_inputs
-from .modeling_utils import _check_layers
+from ..modeling_utils import check_layers
 from .waveforms import WaveformReader, model_fingerprint, resolve_model, run_model, storage_dtype
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
     # left waiting at a barrier for one that died.
     model = resolve_model(model)
     model = model.to(state.device).eval()
-    selected = _check_layers(layers, model.num_layers)
+    selected = check_layers(layers, model.num_layers)
     torch_dtype = storage_dtype(dtype)
     reader = WaveformReader(model.sampling_rate, sampling_rate, stereo, resample)
     items = open_inputs(inputs, audio_column, id_column, split, decoder)
@@ -213,7 +213,7 @@ def load_features(output: str | os.PathLike, order: str = "input", format: str |
     """
     from datasets import Dataset, concatenate_datasets
 
-    from .extract import set_feature_format
+    from .dataset_features import set_feature_format
 
     if order not in ("input", "storage"):
         raise ValueError(f"order={order!r}: expected 'input' or 'storage'")

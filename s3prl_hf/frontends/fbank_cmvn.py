@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ...frontends import KALDI_DEFAULTS, KaldiFeatures, kaldi_frame_sizes, utterance_cmvn
+from .features import KALDI_DEFAULTS, KaldiFeatures, kaldi_frame_sizes, utterance_cmvn
 
 SAMPLE_RATE = 16000
 # The stride every expert of these families reports (`get_downsample_rates`), before any frame skipping.

@@ -162,7 +162,7 @@ def utterance_cmvn(features: torch.Tensor, dim: int = 0, eps: float = 1e-10) -> 
 
 
 @contextmanager
-def _float32_on_cpu():
+def float32_on_cpu():
     """Compute buffer values on the CPU in float32, whatever device / default dtype a model is being built with."""
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)
@@ -182,7 +182,7 @@ class Float32BuffersModule(nn.Module):
 
     def buffer_values(self) -> dict[str, torch.Tensor]:
         """Freshly computed values of the non-persistent buffers (float32, CPU)."""
-        with _float32_on_cpu():
+        with float32_on_cpu():
             return self._buffer_values()
 
     def _buffer_values(self) -> dict[str, torch.Tensor]:

@@ -212,12 +212,18 @@ def load_exact_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch
                           strict=True, assign=True)
 
 
-def build_model(model_class, config, weights: Mapping[str, torch.Tensor]):
+def build_model(model_class, config, weights: Mapping[str, torch.Tensor], post_load=None):
     """Instantiate `model_class(config)` on the meta device and assign `weights` (no copy, exact keys), in eval mode.
 
-    Families whose models need more after loading (buffers, realigned RNN weights) do those steps on the result.
+    The frontends' windows and filterbanks (buffers, not weights) are computed; `post_load(model)`, when given,
+    makes what else a checkpoint does not hold (e.g. index buffers).
     """
+    from ..frontends import materialize_frontend_buffers
+
     with torch.device("meta"):
         model = model_class(config)
     load_exact_state_dict(model, weights)
+    materialize_frontend_buffers(model)
+    if post_load is not None:
+        post_load(model)
     return model.eval()

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .audio import AudioError, audio_info, read_audio, resample, resampled_length, to_mono
+from ..frontends.resample import resample, resampled_length
+from .audio import AudioError, audio_info, read_audio, to_mono
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def storage_dtype(dtype: str) -> torch.dtype:
 def resolve_model(model):
     """An upstream model from a model, an `S3PRLUpstream` wrapper, or a name / repo id / folder."""
     if isinstance(model, (str, os.PathLike)):
-        from .auto import AutoUpstream
+        from ..auto import AutoUpstream
 
         return AutoUpstream.from_pretrained(model)
     inner = getattr(model, "upstream", None)

@@ -62,7 +62,7 @@ class DatasetInputs:
     def __init__(self, dataset, audio_column: str = "audio", id_column: str | None = None, decoder: str = "auto"):
         from datasets import Audio
 
-        from .extract import DECODERS, torchcodec_available
+        from .dataset_features import DECODERS, torchcodec_available
 
         if audio_column not in dataset.column_names:
             raise ValueError(f"audio column {audio_column!r} is not in the dataset (columns: {dataset.column_names})")
