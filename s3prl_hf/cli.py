@@ -11,7 +11,7 @@ import wave
 from importlib import resources
 from pathlib import Path
 
-from . import extract_cli, registry
+from . import extract_cli, registry, verify
 from .weights import commands as weights_commands
 
 DEMO_UPSTREAM = "hubert_base"
@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     weights_commands.add_parsers(sub)
     extract_cli.add_parser(sub)
+    verify.add_parser(sub)
     return parser
 
 
