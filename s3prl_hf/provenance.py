@@ -59,7 +59,7 @@ def render_provenance_section(name: str, sources: Sequence[Mapping], *, converte
         out.append(f"`{FOLDER}/` holds fixed inputs{shapes}, as 16-bit PCM, and the hidden states S3PRL itself "
                    f"computed from the file(s) above ({stack}): `{reference.get('call', 'S3PRLUpstream')}`. The "
                    f"weights in this repo reproduce them with a largest relative difference of "
-                   f"**{_figure(parity.get('max_relative_diff'))}** (tolerance {parity.get('tolerance')}: "
+                   f"**{_figure(parity.get('max_relative_diff'))}** (tolerance {_figure(parity.get('tolerance'), 0)}: "
                    f"{TOLERANCE_DEFINITION}).")
         out.append("")
     else:

@@ -56,12 +56,13 @@ def resolve_names(patterns: list[str]) -> list[str]:
 
 
 def run(names: list[str], options: BuildOptions, push: PushOptions | None = None, jobs: int = 1,
-        progress: bool = True, out=sys.stdout) -> list[Outcome]:
+        progress: bool = True, out=None) -> list[Outcome]:
     """Build (and push) `names` into `options.output`; print the summary table to `out`; return the outcomes.
 
     Raises:
         OSError: another run holds the output folder.
     """
+    out = out or sys.stdout
     output = options.output
     output.mkdir(parents=True, exist_ok=True)
     lock = FileLock(output / ".publish.lock")
@@ -89,6 +90,7 @@ def run(names: list[str], options: BuildOptions, push: PushOptions | None = None
             if "(collection)" in statuses:
                 print(statuses["(collection)"], file=out)
     finally:
+        shutil.rmtree(output / STAGING, ignore_errors=True)
         lock.release()
     print_summary(outcomes, out)
     return outcomes
@@ -121,8 +123,9 @@ def _build_safely(name: str, options: BuildOptions, manifest: Manifest) -> Outco
         return Outcome(name, "failed", reason)
 
 
-def print_summary(outcomes: list[Outcome], out=sys.stdout) -> None:
+def print_summary(outcomes: list[Outcome], out=None) -> None:
     """The table: name, source size, converted size, parity, status; then each failure with its reason."""
+    out = out or sys.stdout
     rows = [("name", "source", "converted", "parity", "status")]
     for o in outcomes:
         parity = f"{o.parity:.1e}" if isinstance(o.parity, float) else (str(o.parity) if o.parity is not None else "-")
