@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the package of this checkout, when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from publishing.build import BuildOptions  # noqa: E402
-from publishing.pipeline import PushOptions, resolve_names, run  # noqa: E402
+from publishing.build import BuildOptions
+from publishing.pipeline import PushOptions, resolve_names, run
 
-from s3prl_hf import registry  # noqa: E402
+from s3prl_hf import registry
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,8 +64,9 @@ def render_provenance_section(name: str, sources: Sequence[Mapping], *, converte
         out.append("")
     else:
         out += ["This conversion carries no S3PRL-made verification data.", ""]
-    out += ["Check it again on your machine (downloads this repo at its pinned revision, recomputes the stored inputs, "
-            "prints the difference per hidden state, exits non-zero if any exceeds the tolerance):", "", "```bash",
+    out += [("Check it again on your machine (downloads this repo at its pinned revision, recomputes the stored "
+             "inputs, prints the difference per hidden state, exits non-zero if any exceeds the tolerance):"), "",
+            "```bash",
             f"s3prl-hf verify {name}          # or a downloaded copy: s3prl-hf verify path/to/{name}", "```", ""]
     return "\n".join(out)
 

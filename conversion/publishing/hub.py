@@ -40,7 +40,7 @@ def commit_message(entry: dict) -> str:
     Example:
         >>> commit_message({"name": "hubert_base", "sources": [{"url": "https://x/hubert_base_ls960.pt",
         ...                 "sha256": "ab" * 32}]})[:60]
-        'Convert hubert_base from hubert_base_ls960.pt (sha256 ababababa'
+        'Convert hubert_base from hubert_base_ls960.pt (sha256 ababab'
     """
     files = " + ".join(f"{_file_name(s['url'])} (sha256 {s['sha256']})" for s in entry["sources"])
     return f"Convert {entry['name']} from {files}"
@@ -49,10 +49,11 @@ def commit_message(entry: dict) -> str:
 def commit_description(entry: dict) -> str:
     lines = [f"Source: {s['url']} ({s['size']} bytes, sha256 {s['sha256']})" for s in entry["sources"]]
     parity = entry["parity"]
-    lines += [f"Converter: s3prl_hf {entry['s3prl_hf_version']}, {entry['family']} converter v{entry['converter_version']}",
-              f"Verified against S3PRL {entry['reference'].get('s3prl')}: max relative difference "
-              f"{parity['max_relative_diff']:.2e} (tolerance {parity['tolerance']}); rerun: s3prl-hf verify "
-              f"{entry['name']}"]
+    lines.append(f"Converter: s3prl_hf {entry['s3prl_hf_version']}, {entry['family']} converter "
+                 f"v{entry['converter_version']}")
+    lines.append(f"Verified against S3PRL {entry['reference'].get('s3prl')}: max relative difference "
+                 f"{parity['max_relative_diff']:.2e} (tolerance {parity['tolerance']}); rerun: s3prl-hf verify "
+                 f"{entry['name']}")
     return "\n".join(lines)
 
 

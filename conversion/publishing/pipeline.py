@@ -114,7 +114,7 @@ def _build_all(names, options, manifest, jobs, progress) -> list[Outcome]:
 def _build_safely(name: str, options: BuildOptions, manifest: Manifest) -> Outcome:
     try:
         return build_name(registry.get_spec(name), options, manifest)
-    except Exception as error:  # noqa: BLE001 - listed with its reason; the other names go on
+    except Exception as error:  # listed with its reason; the other names go on
         logger.debug("%s failed", name, exc_info=True)
         text = str(error).strip().splitlines()
         reason = text[0] if text else type(error).__name__
@@ -132,7 +132,7 @@ def print_summary(outcomes: list[Outcome], out=None) -> None:
         status = _status(o)
         rows.append((o.name, _size(o.source_size), _size(o.converted_size), parity, status))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    print("", file=out)
+    print(file=out)
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4], file=out)
     failed = [o for o in outcomes if o.status == "failed"]

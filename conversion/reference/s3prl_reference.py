@@ -32,6 +32,7 @@ folder is a temporary one; the fetched files are linked (or copied) there, never
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -44,8 +45,8 @@ from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import s3prl_shim  # noqa: E402,F401  (before anything from s3prl: torchaudio import shims)
-import torch  # noqa: E402
+import s3prl_shim  # noqa: F401  (before anything from s3prl: torchaudio import shims)
+import torch
 
 UNSUPPORTED = 3
 
@@ -109,7 +110,7 @@ def stage_files(files: list[dict], folder: Path) -> dict[str, Path]:
 
 def redirect_downloads(by_url: dict[str, Path], cache: Path, asked: list[str]) -> None:
     """Make S3PRL's downloader serve `by_url` and refuse every other URL (no network)."""
-    import s3prl.util.download as download
+    from s3prl.util import download
 
     download.set_dir(cache)
 
@@ -124,6 +125,19 @@ def redirect_downloads(by_url: dict[str, Path], cache: Path, asked: list[str]) -
             filepath.symlink_to(by_url[url])
 
     download._download = serve
+
+
+def release_globals() -> list:
+    """Plain data classes that original fairseq releases pickle, allowed for torch's `weights_only` loading (torch
+    >= 2.6 refuses them; fairseq and S3PRL call `torch.load` without `weights_only`). Nothing else is allowed."""
+    allowed = [argparse.Namespace]
+    try:
+        from fairseq.data.dictionary import Dictionary
+
+        allowed.append(Dictionary)  # HuBERT's task_state
+    except ImportError:
+        pass
+    return allowed
 
 
 def read_inputs(path: str) -> dict:
@@ -163,7 +177,8 @@ def run(request: dict) -> None:
                                        list(staged.values()))
         from s3prl.nn import S3PRLUpstream
 
-        upstream = S3PRLUpstream(entry, **kwargs)
+        with torch.serialization.safe_globals(release_globals()):
+            upstream = S3PRLUpstream(entry, **kwargs)
         upstream.eval()  # S3PRLUpstream.__init__ ends in train mode
         tensors = {}
         for case, (wavs, wavs_len) in read_inputs(request["inputs"]).items():
