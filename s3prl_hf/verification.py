@@ -232,7 +232,7 @@ def compare(model, folder: str | os.PathLike, tolerance: float | None = None) ->
     folder = Path(folder)
     info = read_info(folder)
     recorded = info.get("tolerance", {}).get("relative") if isinstance(info.get("tolerance"), dict) else None
-    report = VerificationReport(tolerance=float(tolerance or recorded or TOLERANCE))
+    report = VerificationReport(tolerance=float(next(t for t in (tolerance, recorded, TOLERANCE) if t is not None)))
     inputs = read_inputs(folder / FOLDER / INPUTS_FILE)
     expected = read_states(folder / FOLDER / STATES_FILE)
     if set(inputs) != set(expected):
