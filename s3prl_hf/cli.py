@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import registry
 from .extraction import cli as extract_cli
+from .verification import cli as verify_cli
 from .weights import commands as weights_commands
 
 DEMO_UPSTREAM = "hubert_base"
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     weights_commands.add_parsers(sub)
     extract_cli.add_parser(sub)
+    verify_cli.add_parser(sub)
     return parser
 
 
