@@ -27,11 +27,11 @@ import json
 import logging
 import os
 import uuid
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -205,6 +205,8 @@ def load_features(output: str | os.PathLike, order: str = "input", format: str |
         FileNotFoundError: not an extraction folder.
         IncompleteExtractionError: the run has not finished (rerun the same command to resume it).
 
+    Nothing is written into `output`: read-only folders (shared, archived) load as well.
+
     Example:
         >>> from s3prl_hf import load_features
         >>> ds = load_features("features")  # doctest: +SKIP
@@ -238,9 +240,10 @@ def load_features(output: str | os.PathLike, order: str = "input", format: str |
         raise IncompleteExtractionError(f"{output}: no shard written yet")
     dataset = concatenate_datasets([Dataset.from_file(str(f)) for f in files])
     if order == "input":
-        with warnings.catch_warnings():  # pyarrow's deprecation notice about datasets' sort options
-            warnings.simplefilter("ignore", FutureWarning)
-            dataset = dataset.sort("index")
+        # An in-memory permutation (8 bytes a row): `Dataset.sort` writes a cache file beside the shards (failing
+        # on read-only folders) and refuses keep_in_memory for datasets backed by files.
+        order = np.argsort(dataset.data.column("index").to_numpy(), kind="stable")
+        dataset = dataset.select(order, keep_in_memory=True)
     return set_feature_format(dataset, format) if format else dataset
 
 

@@ -1,0 +1,153 @@
+"""Files on disk: read-only extraction folders, leftovers of killed runs, rewritten and truncated audio, modes.
+
+The tests run as root on some machines, where `chmod` stops no write: "writes nothing" is checked by comparing a
+folder's listing, sizes, modes and mtimes before and after, by refusing Python-level writes under the folder, and
+(where mount namespaces are available) on a real read-only bind mount.
+"""
+
+import builtins
+import errno
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import fixture_dirs
+from s3prl_hf import AutoUpstream, extract_to_dir, load_features
+
+HUBERT = next(f for f in fixture_dirs() if f.name == "hubert_base_like")
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = {"a.wav": 16000, "b.wav": 3000, "c.wav": 12000, "d.wav": 700, "e.wav": 9000}
+OPTIONS = dict(layers=[1], batch_seconds=1.5, shard_seconds=1.5, progress=False)
+
+
+@pytest.fixture(scope="module")
+def model_dir(converted_fixture):
+    return converted_fixture(HUBERT)
+
+
+@pytest.fixture
+def model(model_dir):
+    return AutoUpstream.from_pretrained(model_dir)
+
+
+def noise(n: int, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(n) * 0.1).astype(np.float32)
+
+
+def write_wavs(folder: Path, spec: dict[str, int] = SPEC) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, (name, n) in enumerate(spec.items()):
+        sf.write(folder / name, noise(n, seed), 16000, subtype="PCM_16")
+    return folder
+
+
+def snapshot(folder: Path) -> dict:
+    """Every entry under `folder` (itself included): kind, size, mode, inode and mtime."""
+    entries = {}
+    for path in [folder, *sorted(folder.rglob("*"))]:
+        info = path.lstat()
+        entries[str(path.relative_to(folder))] = (stat.S_IFMT(info.st_mode), info.st_size, info.st_mode,
+                                                  info.st_ino, info.st_mtime_ns)
+    return entries
+
+
+@contextmanager
+def refusing_writes_under(folder: Path):
+    """Make every Python-level write, creation, rename or deletion under `folder` fail as on a read-only mount."""
+    folder = os.path.realpath(folder)
+    originals = {}
+
+    def inside(path) -> bool:
+        if isinstance(path, int):
+            return False
+        real = os.path.realpath(os.fspath(path))
+        return real == folder or real.startswith(folder + os.sep)
+
+    def refuse(path):
+        raise OSError(errno.EROFS, "Read-only file system (test)", os.fspath(path))
+
+    def guard(module, name, paths_at=(0,), check=None):
+        original = getattr(module, name)
+        originals[(module, name)] = original
+
+        def guarded(*args, **kwargs):
+            for position in paths_at:
+                if position < len(args) and inside(args[position]) and (check is None or check(*args, **kwargs)):
+                    refuse(args[position])
+            return original(*args, **kwargs)
+
+        setattr(module, name, guarded)
+
+    def writes_mode(file, mode="r", *args, **kwargs):
+        return any(flag in mode for flag in "wax+")
+
+    def writes_flags(path, flags, *args, **kwargs):
+        return bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+
+    guard(builtins, "open", check=writes_mode)
+    guard(io, "open", check=writes_mode)
+    guard(os, "open", check=writes_flags)
+    for name in ("mkdir", "rmdir", "remove", "unlink", "chmod", "utime", "truncate"):
+        guard(os, name)
+    for name in ("rename", "replace", "link", "symlink"):
+        guard(os, name, paths_at=(0, 1))
+    try:
+        yield
+    finally:
+        for (module, name), original in originals.items():
+            setattr(module, name, original)
+
+
+def make_read_only(folder: Path) -> None:
+    for path in [*folder.rglob("*"), folder]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+# --- load_features on a read-only folder -----------------------------------------------------------------
+
+
+def test_load_features_writes_nothing_into_the_extraction_folder(model, tmp_path):
+    out = tmp_path / "out"
+    summary = extract_to_dir(write_wavs(tmp_path / "wavs"), out, model, **OPTIONS)
+    assert summary.complete and summary.num_shards >= 2  # several shards: the input order needs a permutation
+    make_read_only(out)
+    before = snapshot(out)
+    with refusing_writes_under(out):
+        features = load_features(out)
+        storage = load_features(out, order="storage")
+        ids = list(features["id"])
+        first = features[0]["layer_1"]
+    assert snapshot(out) == before, "load_features changed the extraction folder"
+    assert ids == sorted(SPEC) and list(storage["id"]) != ids  # sorted back into input order, in memory
+    assert first.dtype == np.float16 and first.shape[0] == features[0]["layer_1_length"]
+
+
+def test_load_features_on_a_read_only_bind_mount(model, tmp_path):
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("no mount namespace here (needs root or user namespaces)")
+    out = tmp_path / "out"
+    extract_to_dir(write_wavs(tmp_path / "wavs"), out, model, **OPTIONS)
+    before = snapshot(out)
+    code = textwrap.dedent(f"""
+        from s3prl_hf import load_features
+        features = load_features({str(out)!r})
+        print("ids", list(features["id"]))
+    """)
+    script = (f"mount --bind {out} {out} && mount -o remount,bind,ro {out} && touch {out}/probe 2>/dev/null "
+              f"&& echo 'mount is writable' && exit 3; exec {sys.executable} -c \"$0\"")
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script, code], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ids {sorted(SPEC)}" in result.stdout
+    assert snapshot(out) == before
