@@ -151,3 +151,65 @@ def test_load_features_on_a_read_only_bind_mount(model, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ids {sorted(SPEC)}" in result.stdout
     assert snapshot(out) == before
+
+
+# --- leftovers of killed runs ---------------------------------------------------------------------------
+
+KILLED_RUN = """
+import os, signal, sys
+from s3prl_hf import extract_to_dir, sharded
+
+wavs, out, model, stage = sys.argv[1:]
+real_replace = os.replace
+
+def replace(source, target, *args, **kwargs):
+    if stage == "shard" and str(target).endswith("shard-00001.arrow"):
+        os.kill(os.getpid(), signal.SIGKILL)  # killed with the shard's temporary file written, before its rename
+    return real_replace(source, target, *args, **kwargs)
+
+def write_manifest(*args):
+    os.kill(os.getpid(), signal.SIGKILL)  # killed after claiming the finish, before the manifest
+
+os.replace = replace
+if stage == "manifest":
+    sharded._write_manifest = write_manifest
+extract_to_dir(wavs, out, model, layers=[1], batch_seconds=1.5, shard_seconds=0.5, progress=False)
+"""
+
+
+def dot_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_resumed_run_deletes_what_killed_runs_left_but_not_live_writers_files(model_dir, tmp_path):
+    wavs, out = write_wavs(tmp_path / "wavs"), tmp_path / "out"
+
+    def killed(stage):
+        result = subprocess.run([sys.executable, "-c", KILLED_RUN, str(wavs), str(out), str(model_dir), stage],
+                                capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert result.returncode == -9, result.stderr
+        return result
+
+    killed("shard")
+    [temporary] = dot_files(out)
+    assert temporary.startswith(".shard-00001.arrow.tmp-")
+    killed("manifest")  # the resumed run finishes every shard, claims the finish and dies
+    [claim] = dot_files(out)
+    assert claim.startswith(".finished-"), "the first run's temporary file must be gone"
+    assert not (out / "manifest.json").exists()
+
+    # A temporary file of a process that is alive (another run into this folder) is not touched.
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        live = out / f".shard-00009.arrow.tmp-{writer.pid}"
+        live.write_bytes(b"being written")
+        summary = extract_to_dir(wavs, out, AutoUpstream.from_pretrained(model_dir), layers=[1],
+                                 batch_seconds=1.5, shard_seconds=0.5, progress=False)
+        assert summary.complete and summary.shards_already_done == summary.num_shards == 3
+        assert dot_files(out) == [live.name]
+    finally:
+        writer.kill()
+        writer.wait()
+    extract_to_dir(wavs, out, model_dir, layers=[1], batch_seconds=1.5, shard_seconds=0.5, progress=False)
+    assert dot_files(out) == [], "a finished folder holds no temporary files or claims"
+    assert list(load_features(out)["id"]) == sorted(SPEC)
