@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from conftest import fixture_dirs
 from s3prl_hf import AutoUpstream, extract_to_dir, load_features
@@ -213,3 +214,77 @@ def test_resumed_run_deletes_what_killed_runs_left_but_not_live_writers_files(mo
     extract_to_dir(wavs, out, model_dir, layers=[1], batch_seconds=1.5, shard_seconds=0.5, progress=False)
     assert dot_files(out) == [], "a finished folder holds no temporary files or claims"
     assert list(load_features(out)["id"]) == sorted(SPEC)
+
+
+# --- extract_features and files rewritten in place --------------------------------------------------------
+
+
+class ForwardCounter:
+    def __init__(self, model):
+        self.calls = 0
+        model.register_forward_hook(self)
+
+    def __call__(self, *_):
+        self.calls += 1
+
+
+def rewrite_in_place(path: Path, seed: int) -> None:
+    """New samples, same length and format (so the same size), and a later mtime even on coarse clocks."""
+    before = path.stat()
+    info = sf.info(path)
+    sf.write(path, noise(info.frames, seed), info.samplerate, subtype=info.subtype)
+    assert path.stat().st_size == before.st_size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+
+
+@pytest.mark.parametrize("column", ["paths", "audio_files", "selection"])
+def test_extract_features_reads_a_file_rewritten_in_place_anew(model, tmp_path, column):
+    import datasets
+    from datasets import Audio
+
+    from s3prl_hf import extract_features
+
+    wavs = write_wavs(tmp_path / "wavs", {"x.wav": 8000, "y.wav": 5000})
+    dataset = datasets.Dataset.from_dict({"audio": [str(wavs / "x.wav"), str(wavs / "y.wav")]})
+    if column != "paths":
+        dataset = dataset.cast_column("audio", Audio(decode=False))
+    # Backed by a file (map results are cached only then), with the rows still pointing to the wav files:
+    # save_to_disk would embed the audio bytes of an Audio column.
+    dataset = dataset.map(lambda rows: rows, batched=True, cache_file_name=str(tmp_path / "rows.arrow"))
+    assert dataset.cache_files and dataset[0]["audio"] is not None
+    if column == "selection":
+        dataset = dataset.select([1, 0])  # an indices mapping over the table
+    counter = ForwardCounter(model)
+    first = extract_features(dataset, model, layers=[1], dtype="float32", batch_size=2)
+    extract_features(dataset, model, layers=[1], dtype="float32", batch_size=2)
+    assert counter.calls == 1, "an unchanged dataset is served from the cache"
+
+    rewrite_in_place(wavs / "y.wav", seed=99)
+    again = extract_features(dataset, model, layers=[1], dtype="float32", batch_size=2)
+    assert counter.calls == 2, "a file rewritten in place was served from the cache"
+    row = 0 if column == "selection" else 1
+    assert not np.array_equal(np.asarray(first[row]["layer_1"]), np.asarray(again[row]["layer_1"]))
+    other = 1 - row
+    assert np.array_equal(np.asarray(first[other]["layer_1"]), np.asarray(again[other]["layer_1"]))
+    order = ["y.wav", "x.wav"] if column == "selection" else ["x.wav", "y.wav"]
+    with torch.no_grad():  # the new samples, in the same padded batch (group norm sees the padding)
+        out = model([torch.from_numpy(sf.read(wavs / name, dtype="float32")[0]) for name in order], layers=[1])
+    frames = int(out.hidden_states_lengths[0][row])
+    assert np.array_equal(np.asarray(again[row]["layer_1"]), out.hidden_states[0][row, :frames].numpy())
+
+
+def test_audio_rows_holding_their_bytes_need_no_file_stamp(model, tmp_path):
+    import datasets
+    from datasets import Audio
+
+    from s3prl_hf.waveforms import audio_files_stamp
+
+    wavs = write_wavs(tmp_path / "wavs", {"x.wav": 8000})
+    by_path = datasets.Dataset.from_dict({"audio": [str(wavs / "x.wav")]}).cast_column("audio", Audio(decode=False))
+    embedded = datasets.Dataset.from_dict({"audio": [{"bytes": (wavs / "x.wav").read_bytes(), "path": "x.wav"}]})
+    embedded = embedded.cast_column("audio", Audio(decode=False))
+    arrays = datasets.Dataset.from_dict({"audio": [noise(100, 0)]})
+    assert audio_files_stamp(embedded, "audio") is None and audio_files_stamp(arrays, "audio") is None
+    stamp = audio_files_stamp(by_path, "audio")
+    rewrite_in_place(wavs / "x.wav", seed=5)
+    assert audio_files_stamp(by_path, "audio") not in (None, stamp)
