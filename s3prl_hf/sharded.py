@@ -17,7 +17,7 @@ How a run goes (`extract_to_dir`, behind `s3prl-hf extract`):
    were skipped), so no rank waits on another at the end (a claim file, `.finished-<run>`, picks that rank and
    is deleted once the manifest is written). `load_features(DIR)` loads the result.
 
-Bad inputs (unreadable, empty, NaN, wrong rate with resampling off, several channels with
+Bad inputs (unreadable, empty, truncated, NaN, wrong rate with resampling off, several channels with
 `stereo="error"`) are reported with their path: `on_error="skip"` leaves them out and lists them;
 `on_error="stop"` stops the run at the first, keeping every shard already written.
 """

@@ -288,3 +288,68 @@ def test_audio_rows_holding_their_bytes_need_no_file_stamp(model, tmp_path):
     stamp = audio_files_stamp(by_path, "audio")
     rewrite_in_place(wavs / "x.wav", seed=5)
     assert audio_files_stamp(by_path, "audio") not in (None, stamp)
+
+
+# --- truncated audio ---------------------------------------------------------------------------------------
+
+
+def truncate(path: Path, keep: float = 2 / 3) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("container, subtype", [("WAV", "PCM_16"), ("WAV", "FLOAT"), ("WAV", "ULAW"),
+                                                ("WAVEX", "PCM_24"), ("RF64", "PCM_16"), ("AIFF", "PCM_16")])
+def test_a_file_cut_short_is_an_audio_error_not_fewer_samples(tmp_path, container, subtype):
+    from s3prl_hf.audio import AudioError, audio_info, read_audio
+    from s3prl_hf.wav_header import declared_frames
+
+    path = tmp_path / ("cut.aiff" if container == "AIFF" else "cut.wav")
+    sf.write(path, np.stack([noise(16000, 0), noise(16000, 1)], axis=1), 16000, format=container, subtype=subtype)
+    assert declared_frames(path) == audio_info(path).frames == read_audio(path)[0].shape[0] == 16000
+    truncate(path)
+    assert 0 < sf.info(path).frames < 16000, "libsndfile reads the cut file short, without an error"
+    for read in (audio_info, read_audio, lambda p: read_audio(p.read_bytes(), str(p))):
+        with pytest.raises(AudioError, match=f"{path}: truncated file: the header declares 16000 samples"):
+            read(path)
+
+
+def test_streamed_wav_of_unknown_size_is_read_whole(tmp_path):
+    from s3prl_hf.audio import audio_info, read_audio
+
+    path = tmp_path / "streamed.wav"
+    sf.write(path, noise(16000, 0), 16000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    start = data.find(b"data")
+    data[4:8] = data[start + 4:start + 8] = b"\xff\xff\xff\xff"  # what a writer to a pipe leaves
+    path.write_bytes(bytes(data))
+    assert audio_info(path).frames == read_audio(path)[0].shape[0] == 16000
+
+
+def test_truncated_wav_is_reported_by_extract_and_extract_features(model, model_dir, tmp_path, capsys):
+    import datasets
+    from datasets import Audio
+
+    from s3prl_hf import AudioError, extract_features
+    from s3prl_hf.cli import main
+
+    wavs = write_wavs(tmp_path / "wavs", {"good.wav": 9000, "cut.wav": 16000})
+    cut = wavs / "cut.wav"
+    raw = cut.read_bytes()
+    truncate(cut)
+    common = ["extract", "--model", str(model_dir), "--input", str(wavs), "--layers", "1", "--no-progress"]
+    assert main(common + ["--output", str(tmp_path / "stop")]) == 2
+    err = capsys.readouterr().err
+    assert f"{cut}: truncated file: the header declares 16000 samples" in err and "Traceback" not in err
+    assert any(line.startswith("s3prl-hf extract: error: ") for line in err.splitlines())
+    assert main(common + ["--output", str(tmp_path / "skip"), "--on-error", "skip"]) == 0
+    [error] = json.loads((tmp_path / "skip" / "errors.json").read_text())
+    assert error["path"] == str(cut) and error["error"].startswith("truncated file")
+    assert list(load_features(tmp_path / "skip")["id"]) == ["good.wav"]
+
+    paths = datasets.Dataset.from_dict({"audio": [str(wavs / "good.wav"), str(cut)]})
+    with pytest.raises(AudioError, match=f"{cut}: truncated file"):
+        extract_features(paths, model, layers=[1])
+    rows = datasets.Dataset.from_dict({"audio": [{"bytes": raw[: len(raw) // 2], "path": "in/archive/cut.wav"}]})
+    with pytest.raises(AudioError, match="in/archive/cut.wav: truncated file"):
+        extract_features(rows.cast_column("audio", Audio(decode=False)), model, layers=[1])
