@@ -197,6 +197,9 @@ def test_resumed_run_deletes_what_killed_runs_left_but_not_live_writers_files(mo
     killed("manifest")  # the resumed run finishes every shard, claims the finish and dies
     [claim] = dot_files(out)
     assert claim.startswith(".finished-"), "the first run's temporary file must be gone"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((out / claim).stat().st_mode) == 0o666 & ~umask, "a claim is a plain file, not executable"
     assert not (out / "manifest.json").exists()
 
     # A temporary file of a process that is alive (another run into this folder) is not touched.
@@ -353,3 +356,56 @@ def test_truncated_wav_is_reported_by_extract_and_extract_features(model, model_
     rows = datasets.Dataset.from_dict({"audio": [{"bytes": raw[: len(raw) // 2], "path": "in/archive/cut.wav"}]})
     with pytest.raises(AudioError, match="in/archive/cut.wav: truncated file"):
         extract_features(rows.cast_column("audio", Audio(decode=False)), model, layers=[1])
+
+
+# --- modes ----------------------------------------------------------------------------------------------
+
+UNDER_UMASK = """
+import os, stat, sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+umask = int(sys.argv[1], 8)
+os.umask(umask)
+root = Path(sys.argv[2])
+os.environ["S3PRL_HF_CACHE"] = str(root / "cache")
+import datasets, numpy as np, soundfile as sf
+from loopback import LoopbackServer
+from s3prl_hf import AutoUpstream, extract_features, extract_to_dir, registry
+from s3prl_hf.convert import convert_checkpoint
+
+fixtures = Path("fixtures")
+name = "hubert_large_ll60k"  # the conversion cache: download, sha256 record, lock files, converted folder
+url = urlsplit(registry.get_spec(name).download_options[0][0].url)
+with LoopbackServer(files={url.hostname + url.path: (fixtures / "hubert_large_like/original_s3prl.pt").read_bytes()}) as server:
+    os.environ["S3PRL_HF_MIRROR"] = server.url + "/originals"
+    model = AutoUpstream.from_pretrained(name)
+convert_checkpoint("hubert_base", fixtures / "hubert_base_like/original_s3prl.pt", root / "converted")
+wavs = root / "wavs"
+wavs.mkdir()
+for i, n in enumerate([16000, 3000, 9000]):
+    sf.write(wavs / f"{i}.wav", np.zeros(n, np.float32), 16000, subtype="PCM_16")
+extract_to_dir(wavs, root / "features", root / "converted", layers=[1], shard_seconds=0.3, progress=False)
+rows = datasets.Dataset.from_dict({"audio": [str(p) for p in sorted(wavs.iterdir())]})
+rows = rows.map(lambda r: r, batched=True, cache_file_name=str(root / "rows" / "rows.arrow"))
+extract_features(rows, model, layers=[1])
+for path in sorted(p for p in root.rglob("*") if not p.is_relative_to(wavs)):
+    print(oct(stat.S_IMODE(path.lstat().st_mode)), "d" if path.is_dir() else "f", path.relative_to(root))
+"""
+
+
+@pytest.mark.parametrize("umask", ["022", "002", "077"])
+def test_written_files_and_folders_follow_the_umask(tmp_path, umask):
+    result = subprocess.run([sys.executable, "-c", UNDER_UMASK, umask, str(tmp_path)], capture_output=True,
+                            text=True, timeout=300, cwd=Path(__file__).parent, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    listing = [line.split(" ", 2) for line in result.stdout.splitlines() if line.startswith("0o")]
+    written = {path for _, _, path in listing}
+    for expected in ("cache/locks", "cache/downloads", "converted/model.safetensors", "features/manifest.json",
+                     "features/shard-00000.arrow", "rows"):
+        assert any(path.startswith(expected) for path in written), f"{expected} was not written"
+    assert any(path.endswith("/model.safetensors") and path.startswith("cache/converted/") for path in written)
+    assert any(path.startswith("rows/cache-") for path in written), "extract_features' cache file"
+    want = {"d": 0o777 & ~int(umask, 8), "f": 0o666 & ~int(umask, 8)}
+    wrong = [f"{mode} {path}" for mode, kind, path in listing if int(mode, 8) != want[kind]]
+    assert not wrong, f"modes other than the umask gives (files {oct(want['f'])}, folders {oct(want['d'])}): {wrong}"
