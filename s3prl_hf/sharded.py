@@ -246,8 +246,8 @@ def load_features(output: str | os.PathLike, order: str = "input", format: str |
     if order == "input":
         # An in-memory permutation (8 bytes a row): `Dataset.sort` writes a cache file beside the shards (failing
         # on read-only folders) and refuses keep_in_memory for datasets backed by files.
-        order = np.argsort(dataset.data.column("index").to_numpy(), kind="stable")
-        dataset = dataset.select(order, keep_in_memory=True)
+        permutation = np.argsort(dataset.data.column("index").to_numpy(), kind="stable")
+        dataset = dataset.select(permutation, keep_in_memory=True)
     return set_feature_format(dataset, format) if format else dataset
 
 
