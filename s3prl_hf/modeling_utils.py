@@ -18,6 +18,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from .safe_loading import no_conversion_requests, pickle_only_error, safetensors_kwargs
+
 # S3PRLUpstream pads every batch whose longest utterance is shorter than this (s3prl/nn/upstream.py).
 MIN_SECONDS = 0.05
 
@@ -112,6 +114,27 @@ class UpstreamPreTrainedModel(PreTrainedModel):
     config_class = UpstreamConfig
     main_input_name = "wavs"
     input_modalities = "audio"
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """transformers' `from_pretrained`, reading weights from safetensors only, never from a pickle.
+
+        Raises:
+            s3prl_hf.safe_loading.PickledWeightsError: the weights exist only as `pytorch_model.bin`.
+
+        Example:
+            >>> model = S3prlHubertModel.from_pretrained("converted/hubert_base")  # doctest: +SKIP
+        """
+        kwargs = safetensors_kwargs(kwargs)
+        try:
+            with no_conversion_requests():
+                return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except OSError as error:
+            clearer = pickle_only_error(pretrained_model_name_or_path, error) \
+                if pretrained_model_name_or_path is not None else error
+            if clearer is error:
+                raise
+            raise clearer from None
 
     @property
     def num_layers(self) -> int:

@@ -212,6 +212,8 @@ def test_two_processes_write_byte_identical_features(model_dir, tmp_path):
     assert len(shards) >= 3 and shards == sorted(p.name for p in (tmp_path / "two").glob("shard-*.arrow"))
     writers = {json.loads((tmp_path / "two" / s).with_suffix(".json").read_text())["rank"] for s in shards}
     assert writers == {0, 1}, "both ranks must have written shards"
+    for run in ("one", "two"):  # no temporary file or claim to finish is left in a finished folder
+        assert not [p.name for p in (tmp_path / run).iterdir() if p.name.startswith(".")]
     for name in shards:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 

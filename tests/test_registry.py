@@ -2,14 +2,16 @@
 
 Three oracles, strongest last:
 * hand-checked tables below (S3PRL's defaults, read from its hubconf files);
-* the seed (S3PRL's upstream_collection.rst in ../shared/seed), when present: BibTeX, bullets and the docs' own
-  alias statements;
-* S3PRL 0.4.18's source (../s3prl_src), when present: hub functions are parsed with ``ast`` and every alias, every
-  canonical name and every default URL of the table is compared with the code.
+* the seed (S3PRL's upstream_collection.rst, copied verbatim into tests/data/ and checked against the project's
+  ../shared/seed copy when present): BibTeX, bullets and the docs' own alias statements;
+* S3PRL 0.4.18's source (``S3PRL_SRC``, default ../s3prl_src; CI unpacks the PyPI sdist, see .ci/run): hub
+  functions are parsed with ``ast`` and every alias, every canonical name and every default URL of the table is
+  compared with the code. Without it these tests skip, unless ``S3PRL_SRC`` is set: then a missing source fails.
 """
 
 import ast
 import dataclasses
+import hashlib
 import os
 import pickle
 import re
@@ -40,7 +42,10 @@ from s3prl_hf.registry import (
 REGISTRY_FILE = Path(registry.__file__)
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SEED_NAMES_FILE = SHARED / "seed" / "names.txt"
-SEED_RST_FILE = SHARED / "seed" / "upstream_collection.rst"
+SHARED_SEED_RST_FILE = SHARED / "seed" / "upstream_collection.rst"
+# S3PRL's docs page, verbatim below a two-line comment naming its source and licence, and the page's sha256.
+SEED_RST_FILE = Path(__file__).parent / "data" / "s3prl_upstream_collection.rst"
+SEED_RST_SHA256 = "61bf470b2e92963962d7e0b5643a50b889ad00a61e26999c4a542996ce23ef91"
 S3PRL_SRC = Path(os.environ.get("S3PRL_SRC", Path(__file__).resolve().parents[2] / "s3prl_src")) / "s3prl"
 
 # The 81 names of S3PRL's upstream collection (the seed's names.txt), so that the test runs without ../shared.
@@ -168,9 +173,10 @@ EXPECTED_LICENCES = {
 # --- names and aliases ------------------------------------------------------------------------------------------
 def test_embedded_seed_names_match_the_seed_file():
     assert len(SEED_NAMES) == len(set(SEED_NAMES)) == 81
-    if not SEED_NAMES_FILE.is_file():
-        pytest.skip(f"{SEED_NAMES_FILE} not found (runs beside the project's shared/ folder)")
-    assert [n.strip() for n in SEED_NAMES_FILE.read_text().splitlines() if n.strip()] == SEED_NAMES
+    # the docs' name headings, less the two of its "how to read this page" template
+    assert [name for name in _seed_sections(_vendored_seed()) if name not in ("name1", "name2")] == SEED_NAMES
+    if SEED_NAMES_FILE.is_file():  # the project's list of the same names, beside the repository
+        assert [n.strip() for n in SEED_NAMES_FILE.read_text().splitlines() if n.strip()] == SEED_NAMES
 
 
 @pytest.mark.parametrize("name", SEED_NAMES)
@@ -545,11 +551,25 @@ def _seed_sections(text):
     }
 
 
+def _vendored_seed() -> str:
+    """The docs page as S3PRL wrote it: the vendored file less its leading comment."""
+    header, separator, body = SEED_RST_FILE.read_text(encoding="utf-8").partition("\n\n")
+    assert separator and all(line.startswith(".. ") for line in header.splitlines()), SEED_RST_FILE
+    return body
+
+
 @pytest.fixture(scope="module")
 def seed_text():
-    if not SEED_RST_FILE.is_file():
-        pytest.skip(f"{SEED_RST_FILE} not found (runs beside the project's shared/ folder)")
-    return SEED_RST_FILE.read_text()
+    return _vendored_seed()
+
+
+def test_vendored_seed_is_s3prl_docs_verbatim_and_says_so():
+    header = SEED_RST_FILE.read_text(encoding="utf-8").partition("\n\n")[0]
+    assert "upstream_collection.rst" in header and "github.com/s3prl/s3prl" in header and "Apache License 2.0" in header
+    assert hashlib.sha256(_vendored_seed().encode()).hexdigest() == SEED_RST_SHA256
+    if SHARED_SEED_RST_FILE.is_file():  # the project's copy, beside the repository
+        assert hashlib.sha256(SHARED_SEED_RST_FILE.read_bytes()).hexdigest() == SEED_RST_SHA256, \
+            f"{SHARED_SEED_RST_FILE} changed: copy it into {SEED_RST_FILE} (below the comment) and update the sha256"
 
 
 def test_docs_alias_statements_agree_except_recorded_disagreements(seed_text):
@@ -617,7 +637,9 @@ def hub_modules():
     """The hubconf modules ``s3prl.hub`` star-imports, in order."""
     hub = S3PRL_SRC / "hub.py"
     if not hub.is_file():
-        pytest.skip(f"S3PRL source not found at {S3PRL_SRC} (set S3PRL_SRC)")
+        if "S3PRL_SRC" in os.environ:  # asked for (CI): a missing source is an error, not a reason to skip
+            pytest.fail(f"S3PRL_SRC={os.environ['S3PRL_SRC']!r} holds no s3prl/hub.py (the unpacked s3prl 0.4.18 sdist)")
+        pytest.skip(f"S3PRL source not found at {S3PRL_SRC} (set S3PRL_SRC to the unpacked s3prl 0.4.18 sdist)")
     return [m.group(1) for line in hub.read_text().splitlines() if (m := re.match(r"from (s3prl\.\S+) import \*", line))]
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .wav_header import declared_frames
+
 logger = logging.getLogger(__name__)
 
 STEREO_MODES = ("mix", "error")
@@ -68,7 +70,7 @@ def audio_info(source: str | os.PathLike | bytes, name: str | None = None) -> Au
         name: How to name the input in errors (default: the path).
 
     Raises:
-        AudioError: unreadable header, no frames, or a non-positive rate.
+        AudioError: unreadable header, no frames, a non-positive rate, or a truncated WAV file.
 
     Example:
         >>> audio_info("speech.wav")  # doctest: +SKIP
@@ -83,6 +85,7 @@ def audio_info(source: str | os.PathLike | bytes, name: str | None = None) -> Au
         raise AudioError(name, f"invalid sampling rate {info.samplerate}")
     if info.frames <= 0:
         raise AudioError(name, "empty audio (0 samples)")
+    _check_whole(source, int(info.frames), name)
     return AudioInfo(frames=int(info.frames), channels=int(info.channels), sampling_rate=int(info.samplerate))
 
 
@@ -92,7 +95,7 @@ def read_audio(source: str | os.PathLike | bytes, name: str | None = None) -> tu
     Integer PCM is scaled by 1 / 2**(bits-1) (int16 / 32768), as S3PRL's soundfile / torchaudio readers do.
 
     Raises:
-        AudioError: corrupt or empty audio.
+        AudioError: corrupt, empty or truncated audio.
 
     Example:
         >>> samples, rate = read_audio("speech.wav")  # doctest: +SKIP
@@ -106,7 +109,16 @@ def read_audio(source: str | os.PathLike | bytes, name: str | None = None) -> tu
         raise AudioError(name, f"cannot decode audio ({_short(error)})") from None
     if samples.shape[0] == 0:
         raise AudioError(name, "empty audio (0 samples)")
+    _check_whole(source, samples.shape[0], name)
     return samples, int(rate)
+
+
+def _check_whole(source, frames: int, name: str) -> None:
+    """Refuse a WAV whose header declares more samples than the file holds (libsndfile reads it short, silently)."""
+    declared = declared_frames(source)
+    if declared is not None and declared > frames:
+        raise AudioError(name, f"truncated file: the header declares {declared} samples per channel, the file "
+                               f"holds {frames}")
 
 
 def to_mono(samples: np.ndarray | torch.Tensor, stereo: str = "mix", name: str = "audio",

@@ -3,8 +3,9 @@
 Each chosen layer becomes one column `layer_<i>` of 2-D arrays, time first (`Array2D((None, D))`, stored as
 float16 or float32), and `layer_<i>_length` holds its number of frames. The map is given an explicit
 fingerprint derived from the dataset's fingerprint, the model's digest (class, config and every weight), the
-layers, storage dtype, batch size and reading options, so running the same call again on a cached dataset
-loads the result from the cache instead of recomputing it (datasets cannot hash a model reliably by itself).
+layers, storage dtype, batch size, reading options and the size and mtime of the audio files rows point to, so
+running the same call again on a cached dataset loads the result from the cache instead of recomputing it
+(datasets cannot hash a model reliably by itself), and a file rewritten in place is read anew.
 
 Audio decoding: an `Audio` column is read from its bytes / path with soundfile unless `decoder="datasets"`
 (or "auto" with a working torchcodec) lets datasets decode it. PyPI's torchcodec is built against CUDA
@@ -26,7 +27,8 @@ import torch
 
 from .._version import __version__
 from ..modeling_utils import check_layers
-from .waveforms import WaveformReader, model_fingerprint, resolve_model, run_model, storage_dtype
+from .waveforms import (WaveformReader, audio_files_stamp, model_fingerprint, resolve_model, run_model,
+                        storage_dtype)
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +123,8 @@ def extract_features(dataset, model, audio_column: str = "audio", layers: Sequen
     fingerprint = _fingerprint(
         dataset._fingerprint, model_fingerprint(model), selected, dtype, batch_size, audio_column,
         reader.sampling_rate, stereo, resample, "datasets" if use_datasets_decoder else "soundfile", normalize,
-        column_prefix, sorted(remove_columns), str(model.device.type))
+        column_prefix, sorted(remove_columns), str(model.device.type),
+        audio_files_stamp(dataset, audio_column))  # files rewritten in place are read anew
 
     def extract_batch(values, indices):
         wavs = [reader(value, f"row {index}") for value, index in zip(values, indices)]

@@ -11,12 +11,13 @@ How a run goes (`extract_to_dir`, behind `s3prl-hf extract`):
    wav2vec 2.0 base), whose outputs depend on the batch's padding, give the same numbers on 1 or N ranks.
 2. **Work**: the shards not yet on disk are dealt round-robin to the ranks. A shard is written to a temporary
    file and renamed into place when complete, so a shard file is always whole; an interrupted run resumes
-   by rerunning the same command (finished shards are skipped, never rewritten). Its report of bad inputs
-   is written next to it (`shard-NNNNN.json`) before the rename.
+   by rerunning the same command (finished shards are skipped, never rewritten; the temporary files a killed
+   run left are deleted). Its report of bad inputs is written next to it (`shard-NNNNN.json`) before the rename.
 3. **Finish**: whichever rank completes the last shard writes `manifest.json` (and `errors.json` when inputs
-   were skipped), so no rank waits on another at the end. `load_features(DIR)` loads the result.
+   were skipped), so no rank waits on another at the end (a claim file, `.finished-<run>`, picks that rank and
+   is deleted once the manifest is written). `load_features(DIR)` loads the result.
 
-Bad inputs (unreadable, empty, NaN, wrong rate with resampling off, several channels with
+Bad inputs (unreadable, empty, truncated, NaN, wrong rate with resampling off, several channels with
 `stereo="error"`) are reported with their path: `on_error="skip"` leaves them out and lists them;
 `on_error="stop"` stops the run at the first, keeping every shard already written.
 """
@@ -27,11 +28,11 @@ import json
 import logging
 import os
 import uuid
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .._version import __version__
@@ -161,6 +162,8 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
             output.mkdir(parents=True, exist_ok=True)
             _write_json(output / PLAN_FILE, plan)
 
+    if state.is_main_process:
+        _remove_stale_files(output)  # before the barrier below: no rank of this run has written a shard yet
     shards = plan["shards"]
     done = {k for k in range(len(shards)) if _shard_path(output, k).exists()}
     pending = [k for k in range(len(shards)) if k not in done]
@@ -181,7 +184,8 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
     finally:
         bar.close()
     if all(_shard_path(output, k).exists() for k in range(len(shards))) and _claim_finish(output, token):
-        summary.errors = _write_manifest(output, plan)
+        summary.errors = _write_manifest(output, plan, token)
+        _release_finish(output, token)
         summary.complete = True
     return summary
 
@@ -204,6 +208,8 @@ def load_features(output: str | os.PathLike, order: str = "input", format: str |
     Raises:
         FileNotFoundError: not an extraction folder.
         IncompleteExtractionError: the run has not finished (rerun the same command to resume it).
+
+    Nothing is written into `output`: read-only folders (shared, archived) load as well.
 
     Example:
         >>> from s3prl_hf import load_features
@@ -238,9 +244,10 @@ def load_features(output: str | os.PathLike, order: str = "input", format: str |
         raise IncompleteExtractionError(f"{output}: no shard written yet")
     dataset = concatenate_datasets([Dataset.from_file(str(f)) for f in files])
     if order == "input":
-        with warnings.catch_warnings():  # pyarrow's deprecation notice about datasets' sort options
-            warnings.simplefilter("ignore", FutureWarning)
-            dataset = dataset.sort("index")
+        # An in-memory permutation (8 bytes a row): `Dataset.sort` writes a cache file beside the shards (failing
+        # on read-only folders) and refuses keep_in_memory for datasets backed by files.
+        permutation = np.argsort(dataset.data.column("index").to_numpy(), kind="stable")
+        dataset = dataset.select(permutation, keep_in_memory=True)
     return set_feature_format(dataset, format) if format else dataset
 
 
@@ -359,7 +366,7 @@ def _write_shard(output, k, batches, items, reader, model, selected, normalize, 
     return errors
 
 
-def _write_manifest(output: Path, plan: dict) -> list[dict]:
+def _write_manifest(output: Path, plan: dict, token: str) -> list[dict]:
     errors = list(plan["bad"])
     for k in range(len(plan["shards"])):
         report = _read_json(_shard_path(output, k).with_suffix(".json")) or {}
@@ -367,7 +374,7 @@ def _write_manifest(output: Path, plan: dict) -> list[dict]:
     errors.sort(key=lambda e: e["index"])
     manifest = {"format": FORMAT_VERSION, "settings": plan["settings"],
                 "shards": [_shard_path(output, k).name for k in range(len(plan["shards"]))],
-                "num_items": len(plan["items"]["ids"]), "num_errors": len(errors)}
+                "num_items": len(plan["items"]["ids"]), "num_errors": len(errors), "run": token}
     if errors:
         _write_json(output / ERRORS_FILE, errors)
     _write_json(output / MANIFEST_FILE, manifest)
@@ -411,14 +418,49 @@ def _claim_finish(output: Path, token: str) -> bool:
     Without this, two ranks finishing together would both report; no barrier is needed at the end, so a rank
     that finishes long before the others does not time out waiting for them.
     """
+    claim = output / f".finished-{token}"
     try:
-        os.close(os.open(output / f".finished-{token}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except FileExistsError:
         return False
-    for stale in output.glob(".finished-*"):  # claims of earlier runs into this folder
-        if stale.name != f".finished-{token}":
-            stale.unlink(missing_ok=True)
+    if (_read_json(output / MANIFEST_FILE) or {}).get("run") == token:  # a rank of this run finished and released
+        claim.unlink(missing_ok=True)
+        return False
     return True
+
+
+def _release_finish(output: Path, token: str) -> None:
+    """Delete the claim once the manifest (which names the run) is written: a finished folder holds no dot files."""
+    (output / f".finished-{token}").unlink(missing_ok=True)
+
+
+def _remove_stale_files(output: Path) -> None:
+    """Delete what killed runs left behind: their temporary files and their claims to finish.
+
+    Called by the main rank before any rank of the current run writes (a barrier follows), so the files found
+    belong to earlier runs. A temporary file whose writer is still alive on this machine (another run into the
+    same folder) is kept; it is cleaned by a later run once that process is gone.
+    """
+    if not output.is_dir():
+        return
+    for path in output.glob(".*.tmp-*"):
+        pid = path.name.rpartition(".tmp-")[2]
+        if pid.isdigit() and (int(pid) == os.getpid() or not _process_alive(int(pid))):
+            path.unlink(missing_ok=True)
+    for claim in output.glob(".finished-*"):
+        claim.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return False
+    return pid > 0
 
 
 def _progress_bar(total: int, enabled: bool, state):
