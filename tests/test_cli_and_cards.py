@@ -84,7 +84,7 @@ def test_demo_runs_offline_in_a_fresh_interpreter(tmp_path):
 @pytest.mark.parametrize("spec", registry.UPSTREAMS, ids=lambda s: s.name)
 def test_committed_model_cards_are_up_to_date(spec):
     path = REPO / "model_cards" / f"{spec.name}.md"
-    assert path.exists(), f"missing card: run `python -m s3prl_hf.cards model_cards`"
+    assert path.exists(), "missing card: run `python -m s3prl_hf.cards model_cards`"
     assert path.read_text() == cards.render_card(spec), f"stale card {path.name}: run `python -m s3prl_hf.cards model_cards`"
 
 
