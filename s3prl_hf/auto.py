@@ -87,7 +87,8 @@ class AutoUpstream:
 
         Raises:
             registry.UnknownUpstreamError: an unknown name (with suggestions).
-            FileNotFoundError: a path that does not exist.
+            FileNotFoundError: a path that does not exist ("file not found").
+            NotADirectoryError: an existing file (an original checkpoint: convert it first).
             UpstreamNotAvailableError: nothing could be loaded (offline without a cached copy, the original
                 checkpoint unreachable or corrupt); the message lists what was tried and what to do.
         """
@@ -131,6 +132,11 @@ def _config_only_model(spec: registry.UpstreamSpec, kwargs: dict) -> UpstreamPre
     return family.model_class.from_pretrained(None, config=config, **loading_kwargs).eval()
 
 
+# Extensions that make a string a file path, not a name or a Hub repo id: checkpoints, configs, audio.
+FILE_EXTENSIONS = frozenset({".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".th", ".tar", ".gz", ".zip", ".npy",
+                             ".yaml", ".yml", ".json", ".cfg", ".wav", ".flac", ".mp3", ".ogg"})
+
+
 def _locate(name_or_path, source, namespace, revision, cache_dir, local_files_only, token) -> Location:
     """A local folder as is; a registry name through `locate_upstream`; anything else with a '/' as a repo id."""
     text = os.fspath(name_or_path)
@@ -141,10 +147,15 @@ def _locate(name_or_path, source, namespace, revision, cache_dir, local_files_on
     try:
         spec = registry.get_spec(text)
     except registry.UnknownUpstreamError:
-        looks_like_path = text.startswith((".", "/", "~")) or os.sep in text.replace("/", "") or text.count("/") > 1
-        if looks_like_path or os.path.exists(text):
-            raise FileNotFoundError(f"no such folder: {text!r}" + (" (a file: convert it with `s3prl-hf "
-                                    "convert` first)" if os.path.isfile(text) else "")) from None
+        if os.path.isfile(text):
+            raise NotADirectoryError(f"{text!r} is a file, not a converted folder: convert it with `s3prl-hf convert "
+                                     f"--name NAME --checkpoint {text} --output DIR` and load DIR, or pass it to "
+                                     f"S3PRLUpstream(NAME, path_or_url={text!r})") from None
+        looks_like_path = (text.startswith((".", "/", "~")) or os.sep in text.replace("/", "") or text.count("/") > 1
+                           or os.path.splitext(text)[1].lower() in FILE_EXTENSIONS)
+        if looks_like_path:
+            raise FileNotFoundError(f"file not found: {text!r} is neither an existing file or folder nor an upstream "
+                                    f"name (s3prl-hf list shows the names)") from None
         if "/" in text:
             return Location(text, revision)
         raise

@@ -184,8 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         # OSError covers missing files, existing outputs, downloads and unavailable upstreams;
         # ValueError covers CheckpointFormatError and bad input.
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"s3prl-hf {args.command}: error: {message}", file=sys.stderr)
+        print(f"s3prl-hf {args.command}: error: {_one_line(message)}", file=sys.stderr)
         return 2
+    except Exception as error:  # noqa: BLE001 - a bug of ours: still one line, the traceback on request
+        if os.environ.get("S3PRL_HF_DEBUG"):
+            raise
+        print(f"s3prl-hf {args.command}: error: {type(error).__name__}: {_one_line(error)} (an unexpected error: "
+              f"rerun with S3PRL_HF_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _one_line(message) -> str:
+    """The message on one line (some libraries' errors span several)."""
+    return " ".join(str(message).split()) or "(no message)"
 
 
 if __name__ == "__main__":

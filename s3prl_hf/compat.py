@@ -189,7 +189,7 @@ def _load(name: str, path_or_url: str | None, refresh: bool, frontend: str | Non
     if os.path.isfile(source_path):
         return _convert_and_load(base, source_path, frontend, overrides)
     if source_path.count("/") != 1 or os.path.splitext(source_path)[1] or source_path.startswith((".", "~")):
-        raise FileNotFoundError(f"path_or_url {source_path!r}: no such file or folder")
+        raise FileNotFoundError(f"file not found: path_or_url {source_path!r} is no file, folder or Hub repo id")
     if refresh:
         return AutoUpstream.from_pretrained(_download(source_path, None), **overrides)
     return AutoUpstream.from_pretrained(source_path, **overrides)  # a Hub repo id
@@ -236,7 +236,7 @@ def _convert_and_load(name: str, checkpoint: str, frontend: str | None = None,
     S3PRL's generic entries load more than their name says (`wav2vec2_custom` also runs wav2vec 2.0
     Conformer checkpoints), so the checkpoint's content decides, as it does in S3PRL.
     """
-    from .conversion import CheckpointFormatError, convert_checkpoint  # conversion code is only needed here
+    from .conversion import CheckpointFormatError  # conversion code is only needed here
 
     spec = registry.get_spec(name)
     first_error = None
@@ -248,10 +248,10 @@ def _convert_and_load(name: str, checkpoint: str, frontend: str | None = None,
                 continue
             logger.info("converting the original checkpoint %s as '%s' (s3prl-hf convert keeps the result)",
                         checkpoint, target)
+            paired = {"frontend_checkpoint": frontend} if family.second_file is not None else {}
             try:
-                paired = {"frontend_checkpoint": frontend} if family.second_file is not None else {}
-                folder = convert_checkpoint(target, checkpoint, os.path.join(tmp, f"converted-{family_name}"),
-                                            **paired)
+                folder = _convert_as_its_method(target, checkpoint, os.path.join(tmp, f"converted-{family_name}"),
+                                                **paired)
             except CheckpointFormatError as error:
                 first_error = first_error or error
                 continue
@@ -260,6 +260,23 @@ def _convert_and_load(name: str, checkpoint: str, frontend: str | None = None,
                                spec.family, family_name)
             return AutoUpstream.from_pretrained(folder, **(overrides or {}))
     raise first_error
+
+
+def _convert_as_its_method(name: str, checkpoint: str, output: str, **options) -> str:
+    """Convert under `name`, or, when the checkpoint's config names another method of the family, under a name of
+    that method: S3PRL's experts run, e.g., VQ-APC checkpoints under `apc` and TERA ones under `mockingjay`."""
+    from .conversion import MethodMismatchError, convert_checkpoint
+
+    try:
+        return convert_checkpoint(name, checkpoint, output, check_architecture=False, **options)
+    except MethodMismatchError as error:
+        family = registry.get_spec(name).family
+        other = next((spec.name for spec in registry.UPSTREAMS
+                      if spec.family == family and spec.method in error.methods), None)
+        if other is None:
+            raise
+        logger.warning("%s; loading it as '%s', whose S3PRL expert is the same", error, other)
+        return convert_checkpoint(other, checkpoint, output, check_architecture=False, **options)
 
 
 def _first_name_of(family: str) -> str | None:

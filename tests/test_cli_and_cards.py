@@ -62,6 +62,75 @@ def test_errors_exit_2_with_a_message(capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def _one_error_line(capsys, command: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith(f"s3prl-hf {command}: error: ")]
+    assert len(errors) == 1 and "Traceback" not in "\n".join(err), err
+    return errors[0]
+
+
+def _write_wav(path):
+    import wave
+
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(16000)
+        handle.writeframes(bytes(32000))
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda path: path.write_text("hello " * 101), "not a readable PyTorch checkpoint"),
+    (_write_wav, "not a readable PyTorch checkpoint"),
+    (lambda path: path.write_bytes(b""), "not a readable PyTorch checkpoint"),
+    (lambda path: path.write_bytes((FIXTURES / "hubert_base_like" / "original_s3prl.pt").read_bytes()[:3000]),
+     "truncated or corrupt"),
+    (lambda path: path.write_bytes((FIXTURES / "apc_like" / "original_s3prl.pt").read_bytes()),
+     "'model_cfg'|not .*HuBERT|unrecognised"),
+])
+def test_a_file_that_is_no_checkpoint_of_the_name_is_one_error_line(tmp_path, capsys, make, expected):
+    make(tmp_path / "checkpoint.pt")
+    assert main(["convert", "--name", "hubert_base", "--checkpoint", str(tmp_path / "checkpoint.pt"),
+                 "--output", str(tmp_path / "out")]) == 2
+    import re
+
+    assert re.search(expected, _one_error_line(capsys, "convert"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+@pytest.mark.parametrize("name, fixture, message", [
+    ("vq_apc_360hr", "apc_like", "a checkpoint of APC .*no vq layers.*convert it under apc_360hr or apc_960hr"),
+    ("apc_360hr", "vq_apc_like", "a checkpoint of VQ-APC .*convert it under vq_apc_360hr or vq_apc_960hr"),
+    ("tera_100hr", "mockingjay_large_like", "a checkpoint of Mockingjay \\(its task masks time only"),
+    ("mockingjay_100hr", "tera_fbank_like", "a checkpoint of TERA \\(its task alters frequency or magnitude"),
+    ("mockingjay_100hr", "audio_albert_like", "a checkpoint of Audio ALBERT"),
+    ("audio_albert", "spec_augment_like", "a checkpoint of SpecAugment"),
+    ("spec_augment", "tera_chunked_like", "a checkpoint of TERA"),
+    ("wav2vec", "vq_wav2vec_gumbel_like", "a checkpoint of vq-wav2vec \\(its fairseq config has vq_type='gumbel'"),
+    ("vq_wav2vec", "wav2vec_large_like", "a checkpoint of wav2vec \\(its fairseq config has vq_type='none'"),
+    ("hubert_base", "contentvec_like", "a checkpoint of ContentVec"),
+])
+def test_a_checkpoint_whose_config_names_another_method_is_refused(tmp_path, capsys, name, fixture, message):
+    import re
+
+    checkpoint = next((FIXTURES / fixture).glob("original_s3prl.pt"))
+    assert main(["convert", "--name", name, "--checkpoint", str(checkpoint), "--output", str(tmp_path / "out")]) == 2
+    assert re.search(message, _one_error_line(capsys, "convert"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unexpected_error_is_one_line_too(capsys, monkeypatch):
+    def broken(args):
+        raise LookupError("something we did not foresee")
+
+    monkeypatch.setattr("s3prl_hf.cli.cmd_list", broken)
+    monkeypatch.delenv("S3PRL_HF_DEBUG", raising=False)
+    assert main(["list"]) == 1
+    line = _one_error_line(capsys, "list")
+    assert "LookupError: something we did not foresee" in line and "S3PRL_HF_DEBUG=1" in line
+    monkeypatch.setenv("S3PRL_HF_DEBUG", "1")
+    with pytest.raises(LookupError):
+        main(["list"])
+
+
 def test_convert_command_writes_a_loadable_folder(tmp_path, capsys):
     output = tmp_path / "converted"
     args = ["convert", "--name", "hubert_large_ll60k", "--checkpoint",

@@ -174,3 +174,30 @@ def test_constructor_options(hubert_pair, converted_fixture):
     names = S3PRLUpstream.available_names()
     assert "hubert" in names and "hubert_base" in names and "hubert_local" in names
     assert "hubert_local" not in S3PRLUpstream.available_names(only_registered_ckpt=True)
+
+
+@pytest.mark.parametrize("name, fixture, loaded_as", [
+    ("apc", "vq_apc_like", "vq_apc_360hr"),
+    ("mockingjay_local", "tera_fbank_like", "tera_logMelBase_T_F_AdamW_b32_200k_100hr"),
+    ("hubert_custom", "contentvec_like", "contentvec_km100"),
+])
+def test_a_checkpoint_of_another_method_of_the_family_loads_as_s3prls_expert_runs_it(name, fixture, loaded_as, caplog):
+    """S3PRL's apc expert runs VQ-APC checkpoints, its mockingjay expert TERA ones: the drop-in does too, under a
+    name of the method the checkpoint's config names, and says so (`convert` refuses them instead)."""
+    from conftest import FIXTURES
+
+    upstream = S3PRLUpstream(name, path_or_url=str(FIXTURES / fixture / "original_s3prl.pt"))
+    assert upstream.upstream.config.s3prl_name == loaded_as
+    assert any(f"loading it as '{loaded_as}'" in record.getMessage() for record in caplog.records)
+
+
+def test_a_missing_checkpoint_file_says_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="file not found"):
+        S3PRLUpstream("hubert", path_or_url=str(tmp_path / "missing.pt"))
+    with pytest.raises(FileNotFoundError, match="file not found"):
+        AutoUpstream.from_pretrained(tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError, match="file not found"):
+        AutoUpstream.from_pretrained("missing.ckpt")
+    (tmp_path / "original.pt").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match="is a file, not a converted folder: convert it"):
+        AutoUpstream.from_pretrained(tmp_path / "original.pt")

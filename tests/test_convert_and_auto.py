@@ -8,7 +8,7 @@ import torch
 from conftest import FIXTURES
 from s3prl_hf import AutoUpstream, convert_checkpoint, reference_config
 from s3prl_hf.models import get_family
-from s3prl_hf.conversion import CheckpointFormatError, load_original_checkpoint, parse_conv_layers
+from s3prl_hf.conversion import CheckpointFormatError, MethodMismatchError, load_original_checkpoint, parse_conv_layers
 from s3prl_hf.registry import UPSTREAMS, UnknownUpstreamError
 
 BASE = FIXTURES / "hubert_base_like"
@@ -74,15 +74,71 @@ def test_wrong_or_damaged_checkpoint_is_rejected_and_nothing_written(tmp_path, d
     assert [p.name for p in tmp_path.iterdir()] == ["source.pt"]
 
 
-@pytest.mark.parametrize("model_name", ["ms_hubert", "contentvec", None])
-def test_hubert_networks_of_other_projects_convert_as_s3prl_loads_them(tmp_path, model_name):
-    """S3PRL's hubert_custom ignores the fairseq model name and the config keys its HubertConfig lacks (MS-HuBERT,
-    ContentVec's extra fields): the weights alone must fit. contentvec_like is the S3PRL-made parity fixture."""
+@pytest.mark.parametrize("model_name, name", [("ms_hubert", "ms_hubert"), ("contentvec", "contentvec_km100"),
+                                              (None, "ms_hubert"), (None, "contentvec_km500")])
+def test_hubert_networks_of_other_projects_convert_as_s3prl_loads_them(tmp_path, model_name, name):
+    """S3PRL's hubert_custom ignores the config keys its HubertConfig lacks (MS-HuBERT, ContentVec's extra fields):
+    the weights alone must fit. contentvec_like is the S3PRL-made parity fixture."""
     state = hosted_checkpoint()
     state["model_cfg"] = {**state["model_cfg"], "_name": model_name, "encoder_layers_1": 1, "swap": True}
     plain = convert_checkpoint("hubert_base", BASE / "original_s3prl.pt", tmp_path / "plain")
-    other = convert_checkpoint("ms_hubert", save(tmp_path, state), tmp_path / "other")
+    other = convert_checkpoint(name, save(tmp_path, state), tmp_path / "other")
     assert (other / "model.safetensors").read_bytes() == (plain / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("model_name, name, message", [
+    ("contentvec", "hubert_base", "a checkpoint of ContentVec .* not of HuBERT as 'hubert_base' is; convert it under "
+                                  "contentvec_km100 or contentvec_km500"),
+    ("hubert", "contentvec_km100", "not of ContentVec as 'contentvec_km100' is; convert it under hubert_base"),
+])
+def test_a_checkpoint_of_another_method_is_refused(tmp_path, model_name, name, message):
+    state = hosted_checkpoint()
+    state["model_cfg"] = {**state["model_cfg"], "_name": model_name}
+    with pytest.raises(MethodMismatchError, match=message) as refused:
+        convert_checkpoint(name, save(tmp_path, state), tmp_path / "out")
+    assert refused.value.methods == ({"contentvec"} if model_name == "contentvec" else
+                                     {"hubert", "hubert_mgr", "mhubert", "ms_hubert"})
+    assert not (tmp_path / "out").exists()
+
+
+def test_sizes_other_than_the_released_architecture_convert_with_a_warning(tmp_path, caplog):
+    """A 2-layer, 32-wide HuBERT is not hubert_large_ll60k: converted (custom checkpoints differ on purpose), with
+    a warning that names the difference."""
+    convert_checkpoint("hubert_large_ll60k", BASE / "original_s3prl.pt", tmp_path / "out")
+    warning = next(record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+    assert "not the architecture released as 'hubert_large_ll60k'" in warning
+    assert "num_layers 3 (released: 25)" in warning and "hidden_sizes [32, 32, 32] (released: 25 x 1024)" in warning
+    caplog.clear()
+    convert_checkpoint("hubert_large_ll60k", BASE / "original_s3prl.pt", tmp_path / "custom", check_architecture=False)
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda w, k: w.__setitem__(k, w[k].clone().index_fill_(0, torch.tensor([0]), float("nan"))), "NaN or infinite"),
+    (lambda w, k: w.__setitem__(k, w[k].clone().index_fill_(0, torch.tensor([0]), float("inf"))), "NaN or infinite"),
+    (lambda w, k: w.__setitem__(k, (w[k] * 100).long()), "is torch.int64, the model's is floating point"),
+])
+def test_non_finite_or_integer_weights_are_refused(tmp_path, damage, message):
+    state = hosted_checkpoint()
+    damage(state["model_weight"], "encoder.layers.0.self_attn.k_proj.weight")
+    with pytest.raises(CheckpointFormatError, match=message):
+        convert_checkpoint("hubert_base", save(tmp_path, state), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("damage", [
+    lambda cfg: cfg.update(encoder_attention_heads=5),  # heads that do not divide the width
+    lambda cfg: cfg.update(encoder_embed_dim=-4),
+    lambda cfg: cfg.update(encoder_layers="two"),
+    lambda cfg: cfg.pop("conv_feature_layers") and cfg.update(conv_feature_layers=[1, 2]),
+])
+def test_configs_no_converter_foresaw_end_in_one_clear_error(tmp_path, damage):
+    state = hosted_checkpoint()
+    damage(state["model_cfg"])
+    with pytest.raises(CheckpointFormatError) as refused:
+        convert_checkpoint("hubert_base", save(tmp_path, state), tmp_path / "out")
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "out").exists()
 
 
 def test_corrupt_and_missing_files(tmp_path):

@@ -357,3 +357,15 @@ def test_conversion_cache_key_and_corrupt_entries_are_ignored(cache):
         {"url": S3PRL_URL, "sha256": "ab" * 32, "size": 1}]}))
     assert conversion_cache.find_conversion(spec, 1) == folder
     assert conversion_cache.find_conversion(spec, 2) is None  # a newer converter converts again
+
+
+def test_extract_with_a_name_whose_weights_cannot_be_had_is_one_error_line(cache, tmp_path, capsys):
+    """The tests' closed mirror (127.0.0.1:9) and unreachable Hub: nothing can be had; one line, exit 2, no output."""
+    (tmp_path / "wavs").mkdir()
+    (tmp_path / "wavs" / "a.wav").write_bytes(b"")
+    assert main(["extract", "--model", NAME, "--input", str(tmp_path / "wavs"), "--output",
+                 str(tmp_path / "features"), "--no-progress"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("s3prl-hf extract: error:")]
+    assert len(err) == 1 and f"cannot get the original checkpoint of '{NAME}'" in err[0]
+    assert "Traceback" not in err[0] and not (tmp_path / "features").exists()
+    assert_nothing_cached(cache)

@@ -41,6 +41,11 @@ from fixture_common import (CASES, FORMAT_VERSION, INPUT_SEED, FixtureFiles, ass
 TASK = {"loss": "L1", "sequence_length": 1500, "position_encoding_size": 768, "mask_proportion": 0.15,
         "mask_consecutive_min": 7, "mask_consecutive_max": 7, "mask_allow_overlap": True, "mask_bucket_ratio": 1.5,
         "mask_frequency": 0, "noise_proportion": 0.0}
+# TERA's recipes alter frequency (F) and magnitude (M) besides time: logMelBase-T-F.yaml and fbankBase-T-F.yaml
+# mask up to 20% of the bands, logMelBase-T-F-M.yaml also adds noise to 15% of the inputs. These are the values
+# that tell a TERA checkpoint from a Mockingjay one (time masking only).
+TERA_T_F = {"mask_frequency": 0.2, "noise_proportion": 0.0}
+TERA_T_F_M = {"mask_frequency": 0.2, "noise_proportion": 0.15}
 TRANSFORMER = {"input_dim": -1, "hidden_size": 768, "num_hidden_layers": 3, "num_attention_heads": 12,
                "intermediate_size": 3072, "hidden_act": "gelu", "hidden_dropout_prob": 0.3,
                "attention_probs_dropout_prob": 0.3, "initializer_range": 0.02, "layer_norm_eps": 1e-12,
@@ -100,17 +105,18 @@ RECIPES = {
                                                          _recipe(DROP1)),
     "mockingjay_logMelBase_T_AdamW_b32_1m_960hr_seq3k": ("tera/exp_model_config/logMelBase-T.yaml + seq3k",
                                                          _recipe(task={"sequence_length": 3000})),
-    "tera_logMelBase_T_F_AdamW_b32_200k_100hr": ("tera/exp_model_config/logMelBase-T-F-M.yaml", _recipe()),
-    "tera_logMelBase_T_F_M_AdamW_b32_200k_100hr": ("tera/exp_model_config/logMelBase-T-F-M.yaml", _recipe()),
-    "tera_logMelBase_T_F_AdamW_b32_1m_960hr": ("tera/exp_model_config/logMelBase-T-F-M.yaml", _recipe()),
-    "tera_logMelBase_T_F_AdamW_b32_1m_960hr_drop1": ("tera/exp_model_config/logMelBase-T-F-M.yaml + drop1",
-                                                     _recipe(DROP1)),
-    "tera_logMelBase_T_F_AdamW_b32_1m_960hr_seq3k": ("tera/exp_model_config/logMelBase-T-F-M.yaml + seq3k",
-                                                     _recipe(task={"sequence_length": 3000})),
+    "tera_logMelBase_T_F_AdamW_b32_200k_100hr": ("tera/exp_model_config/logMelBase-T-F.yaml", _recipe(task=TERA_T_F)),
+    "tera_logMelBase_T_F_M_AdamW_b32_200k_100hr": ("tera/exp_model_config/logMelBase-T-F-M.yaml",
+                                                   _recipe(task=TERA_T_F_M)),
+    "tera_logMelBase_T_F_AdamW_b32_1m_960hr": ("tera/exp_model_config/logMelBase-T-F.yaml", _recipe(task=TERA_T_F)),
+    "tera_logMelBase_T_F_AdamW_b32_1m_960hr_drop1": ("tera/exp_model_config/logMelBase-T-F.yaml + drop1",
+                                                     _recipe(DROP1, TERA_T_F)),
+    "tera_logMelBase_T_F_AdamW_b32_1m_960hr_seq3k": ("tera/exp_model_config/logMelBase-T-F.yaml + seq3k",
+                                                     _recipe(task={**TERA_T_F, "sequence_length": 3000})),
     "tera_logMelBase_T_F_M_AdamW_b32_1m_960hr_drop1": ("tera/exp_model_config/logMelBase-T-F-M.yaml + drop1",
-                                                       _recipe(DROP1)),
+                                                       _recipe(DROP1, TERA_T_F_M)),
     "tera_fbankBase_T_F_AdamW_b32_200k_100hr": ("tera/exp_model_config/fbankBase-T-F.yaml",
-                                                _recipe(audio=AUDIO_FBANK)),
+                                                _recipe(task=TERA_T_F, audio=AUDIO_FBANK)),
     "audio_albert_logMelBase_T_share_AdamW_b32_1m_960hr_drop1": ("audio_albert/config_model.yaml",
                                                                  _recipe({"share_layer": True, **DROP1})),
     "spec_augment": ("spec_augment/config_model.yaml", {**_recipe(DROP1), "task": dict(SPEC_AUGMENT_TASK)}),
@@ -140,7 +146,7 @@ FIXTURES = {
     "tera_fbank_like": {
         "imitates": "tera_fbankBase_T_F_AdamW_b32_200k_100hr", "hub_entry": "tera_local",
         "seed": 2003, "layout": "current", "cases": BASE_CASES + list(ALONE),
-        "config": _recipe(TINY, audio=AUDIO_FBANK),
+        "config": _recipe(TINY, TERA_T_F, audio=AUDIO_FBANK),
     },
     "audio_albert_like": {
         "imitates": "audio_albert_logMelBase_T_share_AdamW_b32_1m_960hr_drop1", "hub_entry": "audio_albert_local",
@@ -152,7 +158,7 @@ FIXTURES = {
         # the 78-frame utterance gets 3 chunks of 26 and the 28-frame one none.
         "imitates": "tera_logMelBase_T_F_M_AdamW_b32_1m_960hr_drop1", "hub_entry": "tera_local",
         "seed": 2005, "layout": "current", "cases": BASE_CASES + list(ALONE),
-        "config": _recipe(TINY, {"sequence_length": 30}),
+        "config": _recipe(TINY, {**TERA_T_F_M, "sequence_length": 30}),
     },
     "mockingjay_variant": {
         # not a released model: legacy layout, gamma/beta names, pre-LN, relu, log-linear input with a delta and

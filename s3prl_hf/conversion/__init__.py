@@ -12,7 +12,7 @@ import importlib
 # Public name -> the module defining it, imported on first use: `weights` uses `folders` without loading torch, and
 # `convert` imports every family, whose converters import this package.
 _EXPORTS = {
-    **dict.fromkeys(("CheckpointFormatError", "build_model", "file_sha256", "load_exact_state_dict",
+    **dict.fromkeys(("CheckpointFormatError", "MethodMismatchError", "build_model", "file_sha256", "load_exact_state_dict",
                      "load_original_checkpoint", "namespace_to_dict", "parse_conv_layers", "rename_state_dict"),
                     "checkpoints"),
     **dict.fromkeys(("convert_checkpoint", "DEFAULT_MAX_SHARD_SIZE"), "convert"),

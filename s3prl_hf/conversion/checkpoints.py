@@ -41,6 +41,18 @@ class CheckpointFormatError(ValueError):
     """The file is not a checkpoint of the format (or family) the converter was asked to read."""
 
 
+class MethodMismatchError(CheckpointFormatError):
+    """The checkpoint's own config says it is of another method than the name it is converted for.
+
+    Attributes:
+        methods: The methods the checkpoint can be, as its config tells (registry method names).
+    """
+
+    def __init__(self, message: str, methods):
+        super().__init__(message)
+        self.methods = frozenset(methods)
+
+
 class InertObject:
     """Stand-in for a pickled class: records constructor arguments and state, runs nothing."""
 
@@ -110,9 +122,13 @@ def load_original_checkpoint(path: str | Path) -> dict:
                     f"{path} {what} no supported checkpoint format contains; refusing to unpickle it. Is "
                     f"this an original S3PRL/fairseq upstream checkpoint?") from None
             allowed.append((_inert_class(name), name))
-        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-            raise CheckpointFormatError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): "
-                                        f"{error}") from error
+        except (FileNotFoundError, PermissionError, IsADirectoryError):
+            raise
+        except Exception as error:  # noqa: BLE001 - a text file gives KeyError, a wav IndexError, a truncated zip ...
+            reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            reason = reason.splitlines()[0] if reason.strip() else type(error).__name__
+            raise CheckpointFormatError(f"{path} is not a readable PyTorch checkpoint (a text or audio file, "
+                                        f"truncated or corrupt?): {reason}") from error
     else:
         raise CheckpointFormatError(f"{path} pickles too many foreign classes to be an upstream checkpoint")
     if not isinstance(state, Mapping):
@@ -207,9 +223,25 @@ def load_exact_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch
     if problems:
         raise CheckpointFormatError("the checkpoint's weights do not fit the architecture its config "
                                     "describes (" + "; ".join(problems) + ")")
+    check_weight_values(state_dict, expected)
     dtype = next(iter(expected.values())).dtype if expected else torch.float32
     model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()},
                           strict=True, assign=True)
+
+
+def check_weight_values(state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> None:
+    """Refuse integer weights where the model has floating-point ones, and any NaN or infinite weight.
+
+    A converted model with such weights would return garbage (or NaN) for every input; the checkpoint is corrupt or
+    was written by something else.
+    """
+    for key, tensor in state_dict.items():
+        if expected[key].is_floating_point() and not tensor.is_floating_point():
+            raise CheckpointFormatError(f"weight {key} is {tensor.dtype}, the model's is floating point: the "
+                                        f"checkpoint is corrupt or not an original upstream checkpoint")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointFormatError(f"weight {key} holds NaN or infinite values: the checkpoint is corrupt "
+                                        f"(or diverged in training) and would give NaN features")
 
 
 def build_model(model_class, config, weights: Mapping[str, torch.Tensor], post_load=None):

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 
 from .. import cards, registry
 from ..modeling_utils import UpstreamPreTrainedModel
 from ..models import get_family
-from .checkpoints import file_sha256
+from .checkpoints import CheckpointFormatError, file_sha256
 from .folders import check_output, commit_folder
 from .release import Release
 
@@ -41,7 +42,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: 
                        force: bool = False, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
                        frontend_checkpoint: str | os.PathLike | None = None,
                        source_sha256: str | None = None,
-                       converter_options: Mapping[str, Any] | None = None) -> Path:
+                       converter_options: Mapping[str, Any] | None = None,
+                       check_architecture: bool = True) -> Path:
     """Convert an original S3PRL / fairseq checkpoint of upstream `name` into `output`.
 
     Args:
@@ -59,6 +61,8 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: 
         converter_options: Keyword arguments of the family's converter for checkpoints whose architecture S3PRL
             fixes in code, e.g. `{"subnet": {...}}` for LightHuBERT (another subnet of the supernet) or
             `{"num_attention_heads": 8}` for DeCoAR 2.0. Single-file releases only.
+        check_architecture: Warn when the checkpoint's hidden states (layer count, widths, strides) differ from
+            those of `name`'s released model (False for S3PRL's `_custom` entries, which take any size).
 
     Returns:
         The output folder.
@@ -69,7 +73,10 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: 
             (`--force` never replaces the current directory, a folder holding the input, or other files).
         FileNotFoundError: the checkpoint does not exist.
         ValueError: no checkpoint for an upstream that has weights.
-        s3prl_hf.conversion.CheckpointFormatError: the checkpoint is corrupt or of another format/family.
+        s3prl_hf.conversion.CheckpointFormatError: the checkpoint is corrupt or of another format/family, or its
+            weights are not finite.
+        s3prl_hf.conversion.MethodMismatchError: the checkpoint's own config names another method than `name`'s
+            (e.g. a VQ-APC checkpoint converted as apc_360hr); `error.methods` says which.
 
     Example:
         >>> convert_checkpoint("hubert_base", "hubert_base_ls960.pt", "converted/hubert_base")  # doctest: +SKIP
@@ -94,8 +101,59 @@ def convert_checkpoint(name: str, checkpoint: str | os.PathLike | None, output: 
     release = Release(spec, checkpoint, second, dict(converter_options or {}))
     if checkpoint is not None and family.second_file is not None and family.second_file.required:
         release.require_second(family.second_file.what)
-    model = family.convert(release)
+    model = _run_converter(family, release)
+    if check_architecture:
+        warn_if_not_released_architecture(spec, model)
     return _write(spec, model, output, max_shard_size, checkpoint, force=force, source_sha256=source_sha256)
+
+
+def _run_converter(family, release: Release) -> UpstreamPreTrainedModel:
+    """Run the family's converter; what it did not foresee in a checkpoint is a `CheckpointFormatError` too.
+
+    Converters check what they understand and raise `CheckpointFormatError`; a checkpoint crafted or corrupted
+    past those checks (a missing key, a wrong type, a size no layer can take) still ends as one clear error.
+    """
+    try:
+        return family.convert(release)
+    except (CheckpointFormatError, OSError, MemoryError):
+        raise
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError, RuntimeError, ArithmeticError,
+            AssertionError, StrictDataclassError) as error:
+        detail = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+        detail = " ".join(detail.split())
+        raise CheckpointFormatError(f"cannot convert {release.checkpoint} as '{release.name}' "
+                                    f"({family.name} family): {type(error).__name__}: {detail}") from error
+
+
+# The shape of the hidden states: what a user of a name relies on (layer count, widths, frame rate).
+ARCHITECTURE_FIELDS = ("num_layers", "hidden_sizes", "downsample_rates")
+
+
+def warn_if_not_released_architecture(spec: registry.UpstreamSpec, model: UpstreamPreTrainedModel) -> None:
+    """Warn when the converted hidden states differ from those of the name's released model.
+
+    Custom and fine-tuned checkpoints legitimately differ, so this never refuses; but a 2-layer HuBERT converted
+    as hubert_large_ll60k should not pass silently.
+    """
+    family = get_family(spec.family)
+    if spec.name not in family.reference_configs:
+        return
+    reference = family.reference_config(spec.name)
+    differences = []
+    for field in ARCHITECTURE_FIELDS:
+        ours, released = getattr(model.config, field), getattr(reference, field)
+        if list(ours) != list(released) if isinstance(ours, (list, tuple)) else ours != released:
+            differences.append(f"{field} {_short(ours)} (released: {_short(released)})")
+    if differences:
+        logger.warning("this checkpoint is not the architecture released as '%s': %s; converting it as given "
+                       "(a custom or fine-tuned checkpoint may differ on purpose)", spec.name, "; ".join(differences))
+
+
+def _short(value) -> str:
+    """A list shown compactly: [768, 768, ...] as 13 x 768."""
+    if isinstance(value, (list, tuple)) and len(value) > 3 and len(set(value)) == 1:
+        return f"{len(value)} x {value[0]}"
+    return str(list(value) if isinstance(value, tuple) else value)
 
 
 def _write(spec: registry.UpstreamSpec, model: UpstreamPreTrainedModel, output: Path, max_shard_size: int | str,
@@ -129,7 +187,11 @@ def apply_umask(folder: Path) -> None:
 
 
 def verify_forward(model: UpstreamPreTrainedModel) -> None:
-    """Run a padded two-utterance batch and check the layer count and that every value is finite."""
+    """Run a padded two-utterance batch and check the layer count and that every value is finite.
+
+    Raises:
+        CheckpointFormatError: the model does not give what its config promises.
+    """
     generator = torch.Generator().manual_seed(0)
     # a family that needs a minimum input (VGGish: one 0.975 s example) gets a longer batch
     short = max(11111, getattr(model.config, "min_input_samples", 0))
@@ -138,7 +200,9 @@ def verify_forward(model: UpstreamPreTrainedModel) -> None:
     with torch.no_grad():
         all_hs, _ = model(wavs, torch.tensor([long, short]))
     if len(all_hs) != model.num_layers:
-        raise RuntimeError(f"converted model returned {len(all_hs)} hidden states, config says {model.num_layers}")
+        raise CheckpointFormatError(f"the converted model returned {len(all_hs)} hidden states, its config says "
+                                    f"{model.num_layers}")
     for index, hs in enumerate(all_hs):
         if not torch.isfinite(hs).all():
-            raise RuntimeError(f"converted model gives non-finite values in hidden state {index}")
+            raise CheckpointFormatError(f"the converted model gives NaN or infinite values in hidden state {index} "
+                                        f"for a finite test input: the checkpoint's weights are unusable")

@@ -68,8 +68,6 @@ class Family:
         s3prl_options: The options of S3PRL's `extra_conf` that change the model, and how they apply: "second_file"
             (a path to the release's second file), "checkpoint" (a path to the file to convert) or a tuple of config
             fields that take the value.
-        detect_method: Reads the converted config and says which method's checkpoint it is (None: cannot tell), so
-            that a checkpoint converted under another method's name is refused.
 
     Example:
         >>> from s3prl_hf.models import get_family
@@ -94,7 +92,6 @@ class Family:
     name_quirks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     audio_only: bool = False
     s3prl_options: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
-    detect_method: Callable[[UpstreamConfig], str | None] | None = None
 
     def __repr__(self) -> str:
         return f"Family({self.name!r})"

@@ -105,8 +105,16 @@ def convert_vq_apc(state: dict) -> S3prlApcModel:
 
 
 def convert_release(release) -> S3prlApcModel:
-    """The family's converter: VQ-APC names keep the VQ layers (S3PRL's vq_apc expert is the apc one)."""
+    """The family's converter: a checkpoint with VQ layers is VQ-APC's, one without is APC's.
+
+    S3PRL runs both with one expert, but the checkpoint says which method it is: converting one under the other's
+    name would publish it under the wrong paper, so it is refused (`MethodMismatchError`).
+    """
     if release.second is not None:
         raise ValueError(f"'{release.name}' is a one-file release; got a second file {release.second}")
     state = release.load()
-    return convert_vq_apc(state) if release.spec.method == "vq_apc" else convert_apc(state)
+    paras, _, _ = split_checkpoint(state, "APC", PARAS)
+    has_vq = paras.get("vq") is not None
+    release.check_method({"vq_apc"} if has_vq else {"apc"},
+                         f"its model.paras {'have' if has_vq else 'have no'} vq layers")
+    return _convert(state, vq=has_vq)

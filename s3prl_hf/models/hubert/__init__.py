@@ -1,17 +1,17 @@
-"""HuBERT family: hubert, hubert_base, hubert_large_ll60k, hubert_base_robust_mgr."""
+"""HuBERT family: the HuBERT, HuBERT-MGR, mHuBERT, MS-HuBERT and ContentVec names (one network, S3PRL's hubert
+expert)."""
 
-from ...conversion.release import from_state
 from ..family import Family
 from . import notes
 from .configuration_hubert import REFERENCE_CONFIGS, S3prlHubertConfig
 from .modeling_hubert import S3prlHubertModel
-from .convert_hubert import convert_hubert
+from .convert_hubert import convert_release
 
 FAMILY = Family(
     name="hubert",
     config_class=S3prlHubertConfig,
     model_class=S3prlHubertModel,
-    convert=from_state(convert_hubert),
+    convert=convert_release,
     reference_configs=REFERENCE_CONFIGS,
     tiny_configs=(
         dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64,

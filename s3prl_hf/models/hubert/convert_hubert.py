@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 
+from ... import registry
 from ...conversion import CheckpointFormatError, build_model, rename_state_dict
 # The shared fairseq tables, also importable from here (the WavLM converter does).
 from ...conversion.fairseq import TRANSFORMER_KEY_MAP, add_identity_projection, check_flat_weights, merged_config, network_config_kwargs, split_fairseq_checkpoint
@@ -113,3 +114,25 @@ def convert_hubert(state: dict) -> S3prlHubertModel:
     config = config_from_original(model_cfg, task_cfg)
     weights = add_identity_projection(rename_state_dict(weights, KEY_MAP), config)
     return build_model(S3prlHubertModel, config, weights)
+
+
+def convert_release(release) -> S3prlHubertModel:
+    """The family's converter: a ContentVec checkpoint only under a contentvec name, and only it there.
+
+    HuBERT, mHuBERT, MS-HuBERT and HuBERT-MGR networks are alike; the fairseq model name (`_name`) tells ContentVec
+    ("contentvec") from the others. A checkpoint without a model name is converted under any of them, as S3PRL's
+    hubert expert does.
+    """
+    if release.second is not None:
+        raise ValueError(f"'{release.name}' is a one-file release; got a second file {release.second}")
+    state = release.load()
+    model_cfg, _, _ = split_checkpoint(state)
+    name = model_cfg.get("_name")
+    if name:
+        evidence = f"its fairseq model is {name!r}"
+        if str(name).startswith("contentvec"):
+            release.check_method({"contentvec"}, evidence)
+        else:
+            family_methods = {spec.method for spec in registry.UPSTREAMS if spec.family == release.spec.family}
+            release.check_method(family_methods - {"contentvec"}, evidence)
+    return convert_hubert(state)

@@ -1,17 +1,16 @@
 """Mockingjay family: every mockingjay*, tera* and audio_albert* name (one network, S3PRL's mockingjay expert)."""
 
-from ...conversion.release import from_state
 from ..family import Family
 from . import notes
 from .configuration_mockingjay import REFERENCE_CONFIGS, S3prlMockingjayConfig
 from .modeling_mockingjay import S3prlMockingjayModel
-from .convert_mockingjay import convert_mockingjay
+from .convert_mockingjay import convert_release
 
 FAMILY = Family(
     name="mockingjay",
     config_class=S3prlMockingjayConfig,
     model_class=S3prlMockingjayModel,
-    convert=from_state(convert_mockingjay),
+    convert=convert_release,
     reference_configs=REFERENCE_CONFIGS,
     tiny_configs=(
         # One network for the three: each row covers one of its variants (log-mel; kaldi fbank with chunking;

@@ -169,3 +169,42 @@ def convert_mockingjay(state: dict) -> S3prlMockingjayModel:
     load_exact_state_dict(model, weights)
     return model.eval()
 
+
+
+def checkpoint_method(upstream_config: Mapping) -> tuple[str, str]:
+    """The method a checkpoint's upstream config names, and what tells it (for messages).
+
+    The network is the same for all four; S3PRL's pretraining recipes tell them apart: SpecAugment's task has
+    fields of its own (`mask_T`, `mask_F`); Audio ALBERT shares one layer; TERA alters frequency (`mask_frequency`)
+    or magnitude (`noise_proportion`) besides time, in every one of its recipes; Mockingjay masks time only.
+
+    Example:
+        >>> checkpoint_method({"transformer": {"share_layer": False}, "task": {"mask_frequency": 0.2}})
+        ('tera', 'its task alters frequency or magnitude (mask_frequency=0.2, noise_proportion=0)')
+    """
+    task = upstream_config.get("task") or {}
+    if not isinstance(task, Mapping):
+        raise CheckpointFormatError(f"the upstream config's task is a {type(task).__name__}, expected a mapping")
+    if {"mask_T", "mask_F"} & set(task):
+        return "spec_augment", "its task is SpecAugment's (mask_T, mask_F)"
+    if (upstream_config.get("transformer") or {}).get("share_layer"):
+        return "audio_albert", "its transformer shares one layer across depth (share_layer)"
+    try:
+        frequency, noise = float(task.get("mask_frequency") or 0), float(task.get("noise_proportion") or 0)
+    except (TypeError, ValueError) as error:
+        raise CheckpointFormatError(f"the task's mask_frequency / noise_proportion are not numbers: {error}") from None
+    values = f"mask_frequency={task.get('mask_frequency', 0)}, noise_proportion={task.get('noise_proportion', 0)}"
+    if frequency > 0 or noise > 0:
+        return "tera", f"its task alters frequency or magnitude ({values})"
+    return "mockingjay", f"its task masks time only ({values}), which is Mockingjay's objective"
+
+
+def convert_release(release) -> S3prlMockingjayModel:
+    """The family's converter: the checkpoint must be of the method of the name it is converted for."""
+    if release.second is not None:
+        raise ValueError(f"'{release.name}' is a one-file release; got a second file {release.second}")
+    state = release.load()
+    upstream_config, _ = split_checkpoint(state)
+    method, evidence = checkpoint_method(upstream_config)
+    release.check_method({method}, evidence)
+    return convert_mockingjay(state)

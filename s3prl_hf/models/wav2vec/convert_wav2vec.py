@@ -197,4 +197,7 @@ def convert_release(release) -> S3prlWav2VecModel:
     if release.second is not None:
         raise ValueError(f"'{release.name}' is a one-file release; got a second file {release.second}")
     state = release.load()
+    config, _ = read_wav2vec_checkpoint(state)
+    release.check_method({"wav2vec"} if config.vq_type == "none" else {"vq_wav2vec"},
+                         f"its fairseq config has vq_type={config.vq_type!r}")
     return convert_vq_wav2vec(state) if release.spec.method == "vq_wav2vec" else convert_wav2vec(state)
