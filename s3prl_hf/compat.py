@@ -26,6 +26,14 @@ How S3PRL's constructor arguments map:
 - `randomize`: re-draws every weight as S3PRL's `randomize_upstream` does (1-D: normal with the tensor's
   own mean and std; others: Xavier normal), in one pass over the parameters.
 
+Padded frames (past an utterance's valid length) are not features, and S3PRL's own values there depend on the
+batch. Valid frames always match S3PRL. On CPU, the wav2vec 2.0-style families (wav2vec 2.0 and its Conformer,
+HuBERT and its variants, data2vec, WavLM, UniSpeech-SAT, DistilHuBERT, LightHuBERT, MR-HuBERT, ESPnet HuBERT)
+skip the padding by default (`skip_padding`), so their padded frames are not S3PRL's (the transformer layers'
+are zeros where S3PRL returns the model's outputs over the padding); `s3prl_padding=True` runs the padded batch as S3PRL does and reproduces those frames too
+(1e-6 relative on the fixtures), at the cost of computing them. Discrete BERT leaves the chunks of an utterance that
+ended in an earlier chunk at zero either way. The other families compute padded frames as S3PRL does.
+
 Mode: like S3PRL, the constructor leaves the module in **train mode** (S3PRL's ends with
 `self.upstream.train()`), so dropout is active until `.eval()`; recipes that fine-tune the upstream, or call
 `.eval()` themselves as S3PRL's examples do, behave exactly as before. `AutoUpstream.from_pretrained`
@@ -61,9 +69,13 @@ class S3PRLUpstream(nn.Module):
         path_or_url: A converted folder, a Hub repo id, or an original checkpoint file (converted on the fly).
         refresh: Force a fresh download of the converted Hub repo.
         normalize: Layer-norm every hidden state over its features.
-        extra_conf: Must be empty: converted models cannot take S3PRL loader options.
+        extra_conf: S3PRL loader options; those that change the model are honoured as the family declares
+            (`Family.s3prl_options`), any other is refused.
         randomize: Re-draw all weights randomly (S3PRL's `randomize_upstream`).
         source: For names: "auto", "hub" or "original", as in `AutoUpstream.from_pretrained`.
+        s3prl_padding: Compute the padded frames as S3PRL does (the padded batch through every layer) instead of
+            what `skip_padding` leaves there on CPU (zeros after the first hidden state); valid frames are the same
+            either way.
 
     Raises:
         registry.UnknownUpstreamError: unknown name (with suggestions).
@@ -97,11 +109,14 @@ class S3PRLUpstream(nn.Module):
 
     def __init__(self, name: str, path_or_url: str | None = None, refresh: bool = False,
                  normalize: bool = False, extra_conf: dict | None = None, randomize: bool = False,
-                 source: str = "auto"):
+                 source: str = "auto", s3prl_padding: bool = False):
         super().__init__()
+        _check_name(name)
         path_or_url, frontend, overrides = _apply_extra_conf(name, path_or_url, extra_conf or {})
         self.upstream: UpstreamPreTrainedModel = _load(name, path_or_url, refresh, frontend, source,
                                                        overrides)
+        if s3prl_padding and getattr(self.upstream.config, "skip_padding", False):
+            self.upstream.config.skip_padding = False  # read at every forward
         if randomize:
             randomize_upstream(self.upstream)
         self.normalize = normalize
@@ -135,6 +150,24 @@ class S3PRLUpstream(nn.Module):
         """
         out = self.upstream(wavs, wavs_len, normalize=self.normalize)
         return list(out.hidden_states), list(out.hidden_states_lengths)
+
+
+# S3PRL hub entries that are not hidden-state upstreams of a checkpoint this library converts: prefix -> why.
+_OUT_OF_SCOPE = {
+    "hf_": "wraps a model of the transformers library itself: load it with transformers.AutoModel.from_pretrained("
+           "repo, output_hidden_states=True)",
+    "mos_": "is a MOS predictor (a score), not hidden states",
+    "timit_posteriorgram": "is a downstream model (phone posteriors), not an upstream",
+    "customized_upstream": "is S3PRL's example of a user upstream",
+}
+
+
+def _check_name(name: str) -> None:
+    """Refuse S3PRL's out-of-scope entries with the reason, and unknown names before anything is loaded."""
+    for prefix, why in _OUT_OF_SCOPE.items():
+        if name.startswith(prefix):
+            raise ValueError(f"S3PRL's '{name}' {why}; s3prl_hf has no counterpart")
+    registry.get_spec(_entry_target(name))
 
 
 def _apply_extra_conf(name: str, path_or_url, extra_conf: dict) -> tuple[str | None, str | None, dict]:

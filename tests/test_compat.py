@@ -201,3 +201,45 @@ def test_a_missing_checkpoint_file_says_file_not_found(tmp_path):
     (tmp_path / "original.pt").write_bytes(b"x")
     with pytest.raises(NotADirectoryError, match="is a file, not a converted folder: convert it"):
         AutoUpstream.from_pretrained(tmp_path / "original.pt")
+
+
+@torch.no_grad()
+def test_s3prl_padding_reproduces_s3prls_padded_frames(converted_fixture):
+    """Under skip_padding (CPU default) the layers' padded frames are zeros; s3prl_padding=True gives S3PRL's values
+    there, and the same valid frames."""
+    from conftest import FIXTURES
+
+    folder = FIXTURES / "hubert_base_like"
+    case = load_cases(folder)["batch"]
+    padded = torch.arange(case["hs"][0].shape[1])[None, :] >= case["hs_len"][0][:, None]
+    assert padded.any()
+    for s3prl_padding in (False, True):
+        upstream = S3PRLUpstream("hubert_base", path_or_url=str(converted_fixture(folder)),
+                                 s3prl_padding=s3prl_padding).eval()
+        all_hs, _ = upstream(case["wavs"], case["wavs_len"])
+        for index, (hs, expected) in enumerate(zip(all_hs, case["hs"])):
+            valid = ~padded
+            scale = expected.abs().max()
+            assert (hs - expected)[valid].abs().max() <= 1e-4 * scale
+            if s3prl_padding:
+                assert (hs - expected)[padded].abs().max() <= 1e-4 * scale
+            elif index > 0:
+                assert hs[padded].abs().max() == 0
+
+
+@pytest.mark.parametrize("name, message", [
+    ("hf_hubert_custom", "transformers.AutoModel.from_pretrained"),
+    ("hf_wav2vec2_custom", "transformers.AutoModel.from_pretrained"),
+    ("mos_wav2vec2", "MOS predictor"),
+    ("timit_posteriorgram_url", "downstream"),
+])
+def test_s3prls_entries_that_are_not_upstreams_are_refused_with_the_reason(name, message):
+    with pytest.raises(ValueError, match=message):
+        S3PRLUpstream(name, path_or_url="facebook/hubert-base-ls960")
+
+
+def test_an_unknown_name_is_refused_even_with_a_folder(converted_fixture):
+    from conftest import FIXTURES
+
+    with pytest.raises(UnknownUpstreamError):
+        S3PRLUpstream("no_such_upstream", path_or_url=str(converted_fixture(FIXTURES / "hubert_base_like")))
