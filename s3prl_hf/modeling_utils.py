@@ -18,6 +18,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from .config_bounds import ConfigError, check_config
+
 # S3PRLUpstream pads every batch whose longest utterance is shorter than this (s3prl/nn/upstream.py).
 MIN_SECONDS = 0.05
 
@@ -60,6 +62,41 @@ class UpstreamConfig(PreTrainedConfig):
     sampling_rate: int = 16000
     normalize: bool = False
     s3prl_name: str | None = None
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # @strict runs the validate_* hooks right after __init__ but wraps their errors in a two-line
+        # StrictDataclassClassValidationError; running them here first makes a bad config one ValueError line.
+        self.check()
+
+    def check(self) -> None:
+        """Run every `validate_*` hook (the shared bounds of `config_bounds` and the family's own checks).
+
+        Configs are checked when built; call this again after setting fields on a built config.
+
+        Raises:
+            ConfigError: a field with the wrong type, out of its bounds, or inconsistent with others.
+
+        Example:
+            >>> from s3prl_hf.models.hubert import S3prlHubertConfig
+            >>> config = S3prlHubertConfig()
+            >>> config.normalize = "yes"
+            >>> config.check()  # doctest: +IGNORE_EXCEPTION_DETAIL
+            Traceback (most recent call last):
+            ConfigError: s3prl_hubert config: normalize='yes' has the wrong type: expected true or false
+        """
+        check_config(self)  # the bounds first: the family's hooks may loop over sizes
+        for validator in type(self).__class_validators__:
+            try:
+                validator(self)
+            except ConfigError:
+                raise
+            except (ValueError, TypeError) as error:
+                raise ConfigError(f"{self.model_type} config: {error}") from None
+
+    def validate_bounds(self):
+        """Every field has its annotated type and a value within the shared sane bounds (`config_bounds`)."""
+        check_config(self)
 
     @property
     def num_layers(self) -> int:
