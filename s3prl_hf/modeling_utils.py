@@ -9,6 +9,8 @@ states for an already padded batch.
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +21,7 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .config_bounds import ConfigError, check_config
+from .weight_shapes import HUB_KWARGS, check_weights_fit_config
 
 # S3PRLUpstream pads every batch whose longest utterance is shorter than this (s3prl/nn/upstream.py).
 MIN_SECONDS = 0.05
@@ -149,6 +152,32 @@ class UpstreamPreTrainedModel(PreTrainedModel):
     config_class = UpstreamConfig
     main_input_name = "wavs"
     input_modalities = "audio"
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None, *model_args,
+                        config: PreTrainedConfig | str | os.PathLike | None = None, **kwargs):
+        """transformers' `from_pretrained`, once the config passes its checks and the weights fit it.
+
+        The config's bounds are checked again (keyword overrides are set after it was built), and the weights'
+        names and shapes are read from the safetensors headers and compared with a model built on the meta
+        device (`weight_shapes`), so a folder whose config.json contradicts its weights is refused before
+        anything is allocated.
+
+        Raises:
+            ConfigError: a config value out of bounds.
+            WeightsMismatchError: weights missing, unexpected, reshaped or not in safetensors files.
+        """
+        if pretrained_model_name_or_path is not None:
+            hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
+            checked = config
+            if not isinstance(checked, PreTrainedConfig):
+                checked = cls.config_class.from_pretrained(
+                    config if config is not None else pretrained_model_name_or_path, **hub_kwargs)
+            if isinstance(checked, UpstreamConfig):
+                checked.check()
+            # a copy: building a model may record choices (attention implementation) in its config
+            check_weights_fit_config(cls, copy.deepcopy(checked), pretrained_model_name_or_path, hub_kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
     @property
     def num_layers(self) -> int:
