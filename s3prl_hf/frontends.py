@@ -367,6 +367,15 @@ class KaldiFeatures(Float32BuffersModule):
             values["lifter"] = 1.0 + 0.5 * opts["cepstral_lifter"] * torch.sin(math.pi * i / opts["cepstral_lifter"])
         return values
 
+    def num_frames(self, num_samples: int) -> int:
+        """Frames `forward` gives for an utterance of `num_samples` samples (0 where it gives none or fails)."""
+        opts = self.options
+        if num_samples < self.window_size or num_samples < opts["min_duration"] * opts["sample_frequency"]:
+            return 0
+        if opts["snip_edges"]:
+            return 1 + (num_samples - self.window_size) // self.window_shift
+        return (num_samples + self.window_shift // 2) // self.window_shift
+
     def _frames(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Windowed frames (m, padded_window_size) and their log energy (m,) (`kaldi._get_window`)."""
         opts = self.options
@@ -535,6 +544,10 @@ class StftFeatures(Float32BuffersModule):
             values["dct"] = create_dct(self.n_mfcc, MFCC_N_MELS, "ortho")
         return values
 
+    def num_frames(self, num_samples: int) -> int:
+        """STFT frames of a batch padded to `num_samples` samples (centred: one per hop, plus one)."""
+        return num_samples // self.hop_length + 1
+
     def _raw_features(self, spec: torch.Tensor) -> torch.Tensor:
         """(batch, dim, frames) feature of `feat_type` from the complex STFT (batch, freq, frames)."""
         if self.feat_type == "phase":
@@ -623,8 +636,24 @@ class StftMagnitude(Float32BuffersModule):
     def _buffer_values(self) -> dict[str, torch.Tensor]:
         return {"window": torch.hann_window(self.win_length)}
 
+    def min_samples(self) -> int:
+        """The shortest waveform torch.stft takes: over half an FFT to reflect-pad when centred, else one FFT."""
+        return self.n_fft // 2 + 1 if self.center else self.n_fft
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames `forward` gives for `num_samples` samples (0 where it fails)."""
+        if num_samples < self.min_samples():
+            return 0
+        if self.center:
+            return num_samples // self.hop_length + 1
+        return 1 + (num_samples - self.n_fft) // self.hop_length
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """(frames, n_fft // 2 + 1) float32 magnitudes (or their log) of a 1-D waveform."""
+        if waveform.shape[-1] < self.min_samples():
+            raise ValueError(f"this STFT (n_fft {self.n_fft}, center={self.center}) needs at least "
+                             f"{self.min_samples()} samples per utterance, got {waveform.shape[-1]} (torch.stft, and "
+                             f"so S3PRL, fails on shorter ones)")
         spec = torch.stft(waveform.float(), n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
                           window=self.window.float(), center=self.center, pad_mode="reflect", normalized=False,
                           return_complex=True)
