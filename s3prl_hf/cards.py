@@ -198,6 +198,10 @@ QUIRKS = {
         "normalises over the whole padded batch length, exactly as in S3PRL.",
     ),
 }
+_CMVN_NAN = ("S3PRL's CMVN of a single frame is NaN (the unbiased std of one value), which spreads to all the "
+             "utterance's hidden states; here that frame's features are zeros and the hidden states finite. "
+             "`s3prl_nan_cmvn=True` (a config field: `AutoUpstream.from_pretrained(name, s3prl_nan_cmvn=True)`) gives "
+             "S3PRL's NaN.")
 _MOCKINGJAY_QUIRKS = (
     "Log-mel / linear checkpoints: each utterance is scaled to -25 dB, then the whole zero-padded batch goes through "
     "one STFT (centred, reflect padding at the batch's ends only), so the last frames of a shorter utterance see its "
@@ -210,7 +214,10 @@ _MOCKINGJAY_QUIRKS = (
     "fbank checkpoints: kaldi fbank per utterance gives `1 + (len - 400) // 160` frames, two or three fewer than the "
     "`ceil(len / 160)` S3PRL reports valid; in a batch those last valid frames are the encoder's output on zero "
     "features, alone copies of the last frame. An utterance under 400 samples in a batch whose longest is 0.05 s or "
-    "more fails, as in S3PRL, and an utterance with a single fbank frame gets NaN from the unbiased CMVN std.",
+    "more fails, as in S3PRL, and so does a batch whose longest utterance has 801..879 samples (too few fbank frames "
+    "for S3PRL's length matching); this model raises a ValueError naming the lengths that pass.",
+    "CMVN over one frame: a kaldi-fbank utterance of 400 to 559 samples, or a log-mel one of roughly 80 to 240 "
+    "samples beside longer ones (its CMVN covers one frame, by the rounding above). " + _CMVN_NAN,
     "Inputs longer than `sequence_length` frames (1500; 3000 for the seq3k names; 500 in the LinearLarge recipe) are "
     "cut with `torch.chunk` into `ceil(frames / sequence_length)` equal chunks of the batch's frame axis, encoded "
     "independently with positions restarting at 0: no attention across chunks, and the chunk boundaries depend on "
@@ -228,8 +235,9 @@ _FBANK_QUIRK = (
     "kaldi fbank per utterance gives `1 + (len - 400) // 160` frames, two or three fewer than the `ceil(len / 160)` "
     "S3PRL reports valid: in a padded batch a shorter utterance's last valid frames are the network's output on "
     "padding, alone copies of its last frame. An utterance under 400 samples in a batch whose longest is 0.05 s or "
-    "more fails, as in S3PRL, and one with a single fbank frame (400 to 559 samples) gets NaN from the unbiased CMVN "
-    "std.")
+    "more fails, as in S3PRL, and so does a batch whose longest utterance has 801..879 samples (too few frames for "
+    "S3PRL's length matching); this model raises a ValueError naming the lengths that pass. A single fbank frame "
+    "(400 to 559 samples): " + _CMVN_NAN)
 _APC_NOTE = (
     "S3PRL returns 3 states whatever the depth of the GRU stack: the outputs of layers 1 and 2 (what it hooks as the "
     "inputs of layers 2 and 3; from layer 2 on each output includes the residual) and the last layer's output. "
@@ -511,8 +519,8 @@ HIDDEN_STATE_NOTES.update(
 QUIRKS.update(
     spectral=(
         "Kaldi features: CMVN is `(x - mean) / (std + 1e-10)` over the utterance's own frames with the unbiased "
-        "std, so with CMVN an utterance of a single frame (400 to 559 samples) comes out NaN; one shorter than a "
-        "400-sample window fails. Both as in S3PRL.",
+        "std; an utterance shorter than a 400-sample window fails, as in S3PRL. A single frame (400 to 559 "
+        "samples): " + _CMVN_NAN,
         "OnlinePreprocessor features (mel, linear): S3PRL's preprocessor is called without lengths, so each "
         "utterance's length is taken to end at its last non-zero sample (the whole padded length if it has none); "
         "the STFT runs on the whole zero-padded batch (its re-padding slices the channel axis), and CMVN covers "
@@ -563,7 +571,9 @@ COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",
     "Each hidden state is cut or extended (by repeating its last frame) to `ceil(max_len / stride)` frames, and "
-    "utterance lengths are `ceil(len / stride)` (S3PRLUpstream._match_length).",
+    "utterance lengths are `ceil(len / stride)` (S3PRLUpstream._match_length). S3PRL asserts where the two "
+    "differ by a factor of two or more; this model raises a ValueError naming the longest-utterance lengths that "
+    "pass.",
 )
 
 S3PRL_CITATION = """@inproceedings{yang21c_interspeech,

@@ -148,11 +148,20 @@ def append_deltas(features: torch.Tensor, order: int, win_length: int = 5, mode:
     return torch.cat(feats, dim=-1)
 
 
-def utterance_cmvn(features: torch.Tensor, dim: int = 0, eps: float = 1e-10) -> torch.Tensor:
+def utterance_cmvn(features: torch.Tensor, dim: int = 0, eps: float = 1e-10, nan_on_one_frame: bool = False
+                   ) -> torch.Tensor:
     """Mean and variance normalisation over `dim`: `(x - mean) / (std + eps)` with the unbiased std, as S3PRL.
 
-    An utterance of a single frame has no unbiased std and comes out NaN, as in S3PRL.
+    An utterance of a single frame has no unbiased std: S3PRL divides by NaN and returns NaN, which then spreads
+    through the model. Here its frame comes out as zeros (its deviation from its own mean, as with any std), unless
+    `nan_on_one_frame` asks for S3PRL's NaN. Utterances of two frames or more are S3PRL's numbers either way.
+
+    Example:
+        >>> utterance_cmvn(torch.tensor([[1.0, 2.0]])), utterance_cmvn(torch.tensor([[1.0, 2.0]]), nan_on_one_frame=True)
+        (tensor([[0., 0.]]), tensor([[nan, nan]]))
     """
+    if features.shape[dim] <= 1 and not nan_on_one_frame:
+        return features - features.mean(dim=dim, keepdim=True) if features.shape[dim] else features
     return (features - features.mean(dim=dim, keepdim=True)) / (eps + features.std(dim=dim, keepdim=True))
 
 
@@ -493,6 +502,7 @@ class StftFeatures(Float32BuffersModule):
         cmvn: Normalise each utterance's valid frames to zero mean and unit (unbiased) std, and zero the rest.
         eps: The epsilon of the log and of the CMVN.
         n_mfcc: Cepstra of "mfcc".
+        nan_on_one_frame: S3PRL's CMVN of a one-frame utterance (NaN) instead of zeros (see `utterance_cmvn`).
 
     Example:
         >>> frontend = StftFeatures(n_mels=80, feat_type="mel", log=True, cmvn=True)
@@ -503,7 +513,7 @@ class StftFeatures(Float32BuffersModule):
 
     def __init__(self, sample_rate: int = 16000, win_ms: float = 25, hop_ms: float = 10, n_freq: int = 201,
                  n_mels: int = 40, feat_type: str = "mel", log: bool = False, delta: int = 0, cmvn: bool = False,
-                 eps: float = 1e-10, n_mfcc: int = 13):
+                 eps: float = 1e-10, n_mfcc: int = 13, nan_on_one_frame: bool = False):
         super().__init__()
         if feat_type not in ONLINE_FEATURES:
             raise ValueError(f"feat_type must be one of {ONLINE_FEATURES}, got {feat_type!r}")
@@ -518,6 +528,7 @@ class StftFeatures(Float32BuffersModule):
             raise ValueError(f"delta must be >= 0, got {delta}")
         self.sample_rate, self.n_freq, self.n_mels, self.n_mfcc = sample_rate, n_freq, n_mels, n_mfcc
         self.feat_type, self.log, self.delta, self.cmvn, self.eps = feat_type, bool(log), int(delta), bool(cmvn), eps
+        self.nan_on_one_frame = bool(nan_on_one_frame)
         self.win_length = round(win_ms * sample_rate / 1000)
         self.hop_length = round(hop_ms * sample_rate / 1000)
         self.n_fft = (n_freq - 1) * 2
@@ -591,7 +602,8 @@ class StftFeatures(Float32BuffersModule):
         feats_len = [round(int(length) / downsample_rate) for length in wavs_len]
         if self.cmvn:
             # over time, in S3PRL's (dim, frames) layout so the reductions round the same way
-            normed = [utterance_cmvn(f[:, :length], dim=-1, eps=self.eps).transpose(0, 1)
+            normed = [utterance_cmvn(f[:, :length], dim=-1, eps=self.eps, nan_on_one_frame=self.nan_on_one_frame)
+                      .transpose(0, 1)
                       for f, length in zip(feat, feats_len)]
             return nn.utils.rnn.pad_sequence(normed, batch_first=True).contiguous(), feats_len
         return feat.transpose(-1, -2).contiguous(), feats_len

@@ -69,6 +69,10 @@ class S3prlFbankPreTrainedModel(AlignedRnnWeightsMixin, UpstreamPreTrainedModel)
         """Give the frontend's window and filterbank real values (after building the model on the meta device)."""
         materialize_frontend_buffers(self, device)
 
+    def output_frames(self, num_samples: int) -> int:
+        # the longest utterance gives the most fbank frames; the networks keep the frame count
+        return self.frontend.num_frames(self.padded_samples(num_samples))
+
 
 class S3prlApcModel(S3prlFbankPreTrainedModel):
     """APC / VQ-APC upstream returning S3PRL's 3 hidden states.
@@ -91,7 +95,7 @@ class S3prlApcModel(S3prlFbankPreTrainedModel):
 
     def __init__(self, config: S3prlApcConfig):
         super().__init__(config)
-        self.frontend = S3prlFbankFrontend(config.audio_config)
+        self.frontend = S3prlFbankFrontend(config.audio_config, nan_on_one_frame=config.s3prl_nan_cmvn)
         in_sizes = [config.feature_dim] + [config.hidden_size] * (config.num_layers_rnn - 1)
         self.rnn_layers = nn.ModuleList([nn.GRU(size, config.hidden_size, batch_first=True) for size in in_sizes])
         self.rnn_dropout = nn.Dropout(config.dropout)

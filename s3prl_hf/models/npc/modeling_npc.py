@@ -98,7 +98,7 @@ class S3prlNpcModel(S3prlFbankPreTrainedModel):
 
     def __init__(self, config: S3prlNpcConfig):
         super().__init__(config)
-        self.frontend = S3prlFbankFrontend(config.audio_config)
+        self.frontend = S3prlFbankFrontend(config.audio_config, nan_on_one_frame=config.s3prl_nan_cmvn)
         hidden = config.hidden_size
         self.blocks = nn.ModuleList([
             S3prlNpcConvBlock(config.feature_dim if i == 0 else hidden, config, residual=i > 0 and config.residual)
