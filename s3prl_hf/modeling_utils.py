@@ -169,14 +169,14 @@ class UpstreamPreTrainedModel(PreTrainedModel):
             ConfigError: a config value out of bounds.
             WeightsMismatchError: weights missing, unexpected, reshaped or not in safetensors files.
         """
+        if isinstance(config, UpstreamConfig):
+            config.check()
         if pretrained_model_name_or_path is not None:
             hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
             checked = config
             if not isinstance(checked, PreTrainedConfig):
                 checked = cls.config_class.from_pretrained(
                     config if config is not None else pretrained_model_name_or_path, **hub_kwargs)
-            if isinstance(checked, UpstreamConfig):
-                checked.check()
             # a copy: building a model may record choices (attention implementation) in its config
             check_weights_fit_config(cls, copy.deepcopy(checked), pretrained_model_name_or_path, hub_kwargs)
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)

@@ -212,3 +212,10 @@ def test_config_errors_stay_strict_dataclass_errors():
 
     with pytest.raises(StrictDataclassError):
         S3prlHubertConfig(sampling_rate=0)
+
+
+def test_overrides_of_names_without_weights_are_checked():
+    fails_fast(ValueError, "sampling_rate=0 is out of range", lambda: AutoUpstream.from_pretrained("fbank",
+                                                                                                   sampling_rate=0))
+    fails_fast(ValueError, "s3prl_nan_cmvn='no' has the wrong type",
+               lambda: AutoUpstream.from_pretrained("fbank", s3prl_nan_cmvn="no"))

@@ -80,6 +80,7 @@ class S3prlSpectralModel(UpstreamPreTrainedModel):
         if config is None:
             config, kwargs = cls.config_class.from_pretrained(pretrained_model_name_or_path,
                                                               return_unused_kwargs=True, **kwargs)
+        config.check()  # keyword overrides are set after the config was built
         model = cls(config).eval()
         device = _single_device(device_map)
         if device is not None:
