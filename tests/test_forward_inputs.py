@@ -190,3 +190,18 @@ def test_one_frame_cmvn_is_finite_by_default_and_nan_on_request(family, short):
     for hs, hs_exact in zip(out.hidden_states, exact.hidden_states):
         assert torch.isfinite(hs).all()
         assert torch.equal(hs[0], hs_exact[0])  # the other utterance is S3PRL's either way
+
+
+# --- S3PRL's NaN from a silent batch (found by tests/test_fuzz.py) ------------------------------------------------
+
+
+@torch.no_grad()
+def test_byol_s_silent_batch_is_finite_by_default_and_s3prl_on_request():
+    silence = torch.zeros(2, 1600)
+    exact = tiny("byol_s", s3prl_nan_silence=True)(silence)
+    assert not torch.isfinite(exact.hidden_states[0]).all()  # S3PRL divides by the zero std
+    out = tiny("byol_s")(silence)
+    assert torch.isfinite(out.hidden_states[0]).all()
+    noise_batch = noise(2, 1600)  # any other batch is S3PRL's numbers either way
+    assert torch.equal(tiny("byol_s")(noise_batch).hidden_states[0],
+                       tiny("byol_s", s3prl_nan_silence=True)(noise_batch).hidden_states[0])
