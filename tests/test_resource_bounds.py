@@ -119,6 +119,7 @@ def test_apc_feat_dim_1e9_is_refused(tmp_path):
     (dict(hidden_dropout=2.0), r"hidden_dropout=2.0 is out of range"),
     (dict(conv_dim=[16] * 100000), r"conv_dim=.* has the wrong type: expected a list of at most 1024 entries"),
     (dict(num_attention_heads=5), r"hidden_size 32 is not divisible by num_attention_heads 5"),
+    (dict(num_conv_pos_embedding_groups=5), r"hidden_size 32 is not divisible by num_conv_pos_embedding_groups 5"),
 ])
 def test_config_json_out_of_bounds_is_refused(hubert_folder, tmp_path, changes, message):
     folder = edited_folder(hubert_folder, tmp_path / "edited", **changes)
