@@ -130,6 +130,8 @@ def check_weights_fit_config(model_class, config, path_or_repo: str | os.PathLik
     if not expected:
         return
     files = weight_files(path_or_repo, hub_kwargs)
+    if files is None and not os.path.isdir(os.path.join(path_or_repo, hub_kwargs.get("subfolder") or "")):
+        return  # a Hub repo out of reach or without safetensors weights: transformers reports it itself
     if files is None:
         raise WeightsMismatchError(f"{path_or_repo} holds no {SAFE_WEIGHTS_NAME} (nor a sharded index): s3prl_hf "
                                    f"loads safetensors weights only; convert the original checkpoint with "
