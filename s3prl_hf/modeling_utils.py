@@ -88,7 +88,7 @@ class UpstreamConfig(PreTrainedConfig):
             >>> config.normalize = "yes"
             >>> config.check()  # doctest: +IGNORE_EXCEPTION_DETAIL
             Traceback (most recent call last):
-            ConfigError: s3prl_hubert config: normalize='yes' has the wrong type: expected true or false
+            ConfigBoundsError: s3prl_hubert config: normalize='yes' has the wrong type: expected true or false
         """
         check_config(self)  # the bounds first: the family's hooks may loop over sizes
         for validator in type(self).__class_validators__:
