@@ -27,7 +27,9 @@ COMMON_QUIRKS = (
     "Batches whose longest utterance is under 0.05 s are zero-padded to 0.05 s, and the padding counts as "
     "signal for every utterance (S3PRLUpstream's MIN_SECOND).",
     "Each hidden state is cut or extended (by repeating its last frame) to `ceil(max_len / stride)` frames, and "
-    "utterance lengths are `ceil(len / stride)` (S3PRLUpstream._match_length).",
+    "utterance lengths are `ceil(len / stride)` (S3PRLUpstream._match_length). S3PRL asserts where the two "
+    "differ by a factor of two or more; this model raises a ValueError naming the longest-utterance lengths that "
+    "pass.",
 )
 
 S3PRL_CITATION = """@inproceedings{yang21c_interspeech,

@@ -153,7 +153,7 @@ def test_every_name_of_the_family_has_a_published_size():
 
 @pytest.mark.parametrize("changes, message", [
     (dict(resolution_ratios=[[1, 2]], encoder_block_layers=[1, 1]), "need 1 encoder and decoder blocks"),
-    (dict(resolution_ratios=[[0, 2]]), "positive ints"),
+    (dict(resolution_ratios=[[0, 2]]), "resolution_ratios[0][0]=0 is out of range"),  # the shared bounds
     (dict(plain_resampling=True, resolution_ratios=[[2, 3]]), "plain_resampling"),
     (dict(pos_conv_depth=2), "pos_conv_depth"),
 ])

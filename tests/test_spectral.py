@@ -154,16 +154,30 @@ def test_s3prl_drop_in_takes_the_yaml_as_s3prl_does_through_extra_conf():
 
 
 # --- S3PRL's edge cases -----------------------------------------------------------------------------------------
-def test_one_kaldi_frame_gives_nan_after_cmvn_like_s3prl():
+def test_one_kaldi_frame_gives_nan_after_cmvn_like_s3prl_on_request():
     recorded = fixture_meta(FIXTURES / "fbank_like")["s3prl_kaldi_edge_cases"]
     lengths = recorded["one_frame"]["lengths"]
     wavs = torch.randn(len(lengths), max(lengths), generator=torch.Generator().manual_seed(0)) * 0.1
     with torch.no_grad():
-        out = AutoUpstream.from_pretrained("fbank")(wavs, torch.tensor(lengths))
+        out = AutoUpstream.from_pretrained("fbank", s3prl_nan_cmvn=True)(wavs, torch.tensor(lengths))
     assert out.hidden_states_lengths[0].tolist() == recorded["one_frame"]["hs_len"]
     nan = torch.isnan(out.hidden_states[0])
     assert nan.any(-1).nonzero().tolist() == recorded["one_frame"]["nan_frames"]
     assert torch.equal(nan.any(-1), nan.all(-1))
+
+
+def test_one_kaldi_frame_gives_zeros_after_cmvn_by_default():
+    recorded = fixture_meta(FIXTURES / "fbank_like")["s3prl_kaldi_edge_cases"]
+    lengths = recorded["one_frame"]["lengths"]
+    wavs = torch.randn(len(lengths), max(lengths), generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        exact = AutoUpstream.from_pretrained("fbank", s3prl_nan_cmvn=True)(wavs, torch.tensor(lengths))
+        out = AutoUpstream.from_pretrained("fbank")(wavs, torch.tensor(lengths))
+    assert torch.isfinite(out.hidden_states[0]).all()
+    nan = torch.isnan(exact.hidden_states[0]).any(-1)
+    # S3PRL's NaN frame (the one-frame utterance) is zeros; every other frame is S3PRL's
+    assert out.hidden_states[0][nan].abs().max() == 0
+    assert torch.equal(out.hidden_states[0][~nan], exact.hidden_states[0][~nan])
 
 
 def test_utterance_shorter_than_one_window_fails_like_s3prl():
@@ -178,7 +192,7 @@ def test_uncentred_stft_fails_on_the_short_case_like_s3prl():
     failure = fixture_meta(folder)["s3prl_failures"]["short"]
     assert failure["raised"] == "AssertionError"
     model = convert_spectral_yaml(folder)
-    with pytest.raises(RuntimeError, match="under half the expected"):
+    with pytest.raises(ValueError, match=r"S3PRL fails on such a batch too \(S3PRLUpstream._match_length"):
         model(torch.randn(2, max(failure["lengths"])) * 0.1, torch.tensor(failure["lengths"]))
 
 

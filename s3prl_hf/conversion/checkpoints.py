@@ -145,38 +145,72 @@ def namespace_to_dict(value) -> dict:
     raise CheckpointFormatError(f"expected a config dict or argparse.Namespace, got {type(value).__name__}")
 
 
-def parse_conv_layers(spec: str) -> list[tuple[int, int, int]]:
-    """Evaluate fairseq's `conv_feature_layers` string without `eval`.
+# Bounds of a `conv_feature_layers` string: its length, the layers it describes and each size in it. Evaluating is
+# bounded too: a repetition whose result would be longer is refused before it is computed.
+MAX_CONV_SPEC_CHARS = 10_000
+MAX_CONV_LAYERS = 64
+MAX_CONV_VALUE = 1 << 20
 
-    Only list/tuple displays of integers combined with `+` and `*` are accepted.
+
+def parse_conv_layers(spec: str) -> list[tuple[int, int, int]]:
+    """Evaluate fairseq's `conv_feature_layers` string without `eval`, within bounds.
+
+    Only list/tuple displays of integers combined with `+` and `*` are accepted; no intermediate or final list
+    may hold more than `MAX_CONV_LAYERS` entries, and no integer exceed `MAX_CONV_VALUE`, so a crafted string
+    (`"[(16,10,5)] * 100000000"`) fails at once instead of building a huge list.
+
+    Raises:
+        CheckpointFormatError: not such an expression, or one out of bounds.
 
     Example:
         >>> parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 2")
         [(512, 10, 5), (512, 3, 2), (512, 3, 2)]
     """
+    if not isinstance(spec, str) or len(spec) > MAX_CONV_SPEC_CHARS:
+        shown = repr(spec)[:60]
+        raise CheckpointFormatError(f"conv_feature_layers must be a string of at most {MAX_CONV_SPEC_CHARS} "
+                                    f"characters, got {shown}")
+
+    def too_big(what: str):
+        return CheckpointFormatError(f"conv_feature_layers {spec[:80]!r} is out of bounds: {what}")
+
+    def checked(value):
+        if isinstance(value, int) and abs(value) > MAX_CONV_VALUE:
+            raise too_big(f"{value} exceeds {MAX_CONV_VALUE}")
+        if isinstance(value, (list, tuple)) and len(value) > MAX_CONV_LAYERS:
+            raise too_big(f"a list of {len(value)} entries, more than {MAX_CONV_LAYERS}")
+        return value
 
     def evaluate(node):
         if isinstance(node, ast.Expression):
             return evaluate(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
-            return node.value
+            return checked(node.value)
         if isinstance(node, ast.Tuple):
-            return tuple(evaluate(e) for e in node.elts)
+            return checked(tuple(evaluate(e) for e in node.elts))
         if isinstance(node, ast.List):
-            return [evaluate(e) for e in node.elts]
+            return checked([evaluate(e) for e in node.elts])
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             left, right = evaluate(node.left), evaluate(node.right)
-            return left + right if isinstance(node.op, ast.Add) else left * right
-        raise CheckpointFormatError(f"unsupported expression in conv_feature_layers {spec!r}")
+            if isinstance(node.op, ast.Mult):
+                sequence, count = (left, right) if isinstance(left, (list, tuple)) else (right, left)
+                if isinstance(sequence, (list, tuple)) and isinstance(count, int):
+                    if len(sequence) * max(count, 0) > MAX_CONV_LAYERS:
+                        raise too_big(f"repeating {len(sequence)} entries {count} times gives more than "
+                                      f"{MAX_CONV_LAYERS}")
+                return checked(left * right)
+            return checked(left + right)
+        raise CheckpointFormatError(f"unsupported expression in conv_feature_layers {spec[:80]!r}")
 
     try:
         layers = evaluate(ast.parse(spec, mode="eval"))
-    except (SyntaxError, TypeError) as error:
-        raise CheckpointFormatError(f"cannot parse conv_feature_layers {spec!r}: {error}") from error
+    except (SyntaxError, TypeError, RecursionError, MemoryError) as error:
+        raise CheckpointFormatError(f"cannot parse conv_feature_layers {spec[:80]!r}: "
+                                    f"{type(error).__name__}") from None
     if not isinstance(layers, list) or not layers or not all(
             isinstance(layer, tuple) and len(layer) == 3 and all(isinstance(v, int) and v > 0 for v in layer)
             for layer in layers):
-        raise CheckpointFormatError(f"conv_feature_layers {spec!r} is not a list of (dim, kernel, stride)")
+        raise CheckpointFormatError(f"conv_feature_layers {spec[:80]!r} is not a list of (dim, kernel, stride)")
     return layers
 
 

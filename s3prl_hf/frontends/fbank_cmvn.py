@@ -78,6 +78,7 @@ class S3prlFbankFrontend(nn.Module):
     Args:
         audio_config: A config as returned by `normalize_audio_config`.
         frame_skip: Keep every `frame_skip`-th frame (DeCoAR 2.0's `y[::2]`).
+        nan_on_one_frame: S3PRL's CMVN of a one-frame utterance (NaN) instead of zeros (see `utterance_cmvn`).
 
     Example:
         >>> frontend = S3prlFbankFrontend(normalize_audio_config(DEFAULT_AUDIO_CONFIG))
@@ -86,13 +87,18 @@ class S3prlFbankFrontend(nn.Module):
         (torch.Size([2, 98, 80]), [98, 48])
     """
 
-    def __init__(self, audio_config: Mapping, frame_skip: int = 1):
+    def __init__(self, audio_config: Mapping, frame_skip: int = 1, nan_on_one_frame: bool = False):
         super().__init__()
         options = {k: v for k, v in audio_config.items() if k not in _S3PRL_KEYS}
         self.fbank = KaldiFeatures("fbank", num_mel_bins=audio_config["feat_dim"], sample_frequency=SAMPLE_RATE,
                                    window_type="hamming", **options)
         self.cmvn = bool(audio_config["cmvn"])
         self.frame_skip = frame_skip
+        self.nan_on_one_frame = nan_on_one_frame
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames of an utterance of `num_samples` samples (0 where kaldi gives none)."""
+        return -(-self.fbank.num_frames(num_samples) // self.frame_skip)
 
     def forward(self, wavs: torch.Tensor, wavs_len: torch.Tensor) -> tuple[torch.Tensor, torch.LongTensor]:
         """(batch, frames, feat_dim) float32 features, zero after each utterance, and the frames per utterance."""
@@ -101,7 +107,8 @@ class S3prlFbankFrontend(nn.Module):
             feat = self.fbank(wav[:length])
             if self.cmvn:
                 # S3PRL's layout (1, dim, frames), reduced over the last axis: the same float rounding
-                feat = utterance_cmvn(feat.transpose(0, 1).unsqueeze(0), dim=2).squeeze(0).transpose(0, 1)
+                feat = utterance_cmvn(feat.transpose(0, 1).unsqueeze(0), dim=2,
+                                      nan_on_one_frame=self.nan_on_one_frame).squeeze(0).transpose(0, 1)
             feats.append(feat[:: self.frame_skip])
         lengths = torch.tensor([len(feat) for feat in feats], dtype=torch.long, device=wavs.device)
         return nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths

@@ -148,11 +148,20 @@ def append_deltas(features: torch.Tensor, order: int, win_length: int = 5, mode:
     return torch.cat(feats, dim=-1)
 
 
-def utterance_cmvn(features: torch.Tensor, dim: int = 0, eps: float = 1e-10) -> torch.Tensor:
+def utterance_cmvn(features: torch.Tensor, dim: int = 0, eps: float = 1e-10, nan_on_one_frame: bool = False
+                   ) -> torch.Tensor:
     """Mean and variance normalisation over `dim`: `(x - mean) / (std + eps)` with the unbiased std, as S3PRL.
 
-    An utterance of a single frame has no unbiased std and comes out NaN, as in S3PRL.
+    An utterance of a single frame has no unbiased std: S3PRL divides by NaN and returns NaN, which then spreads
+    through the model. Here its frame comes out as zeros (its deviation from its own mean, as with any std), unless
+    `nan_on_one_frame` asks for S3PRL's NaN. Utterances of two frames or more are S3PRL's numbers either way.
+
+    Example:
+        >>> utterance_cmvn(torch.tensor([[1.0, 2.0]])), utterance_cmvn(torch.tensor([[1.0, 2.0]]), nan_on_one_frame=True)
+        (tensor([[0., 0.]]), tensor([[nan, nan]]))
     """
+    if features.shape[dim] <= 1 and not nan_on_one_frame:
+        return features - features.mean(dim=dim, keepdim=True) if features.shape[dim] else features
     return (features - features.mean(dim=dim, keepdim=True)) / (eps + features.std(dim=dim, keepdim=True))
 
 
@@ -367,6 +376,15 @@ class KaldiFeatures(Float32BuffersModule):
             values["lifter"] = 1.0 + 0.5 * opts["cepstral_lifter"] * torch.sin(math.pi * i / opts["cepstral_lifter"])
         return values
 
+    def num_frames(self, num_samples: int) -> int:
+        """Frames `forward` gives for an utterance of `num_samples` samples (0 where it gives none or fails)."""
+        opts = self.options
+        if num_samples < self.window_size or num_samples < opts["min_duration"] * opts["sample_frequency"]:
+            return 0
+        if opts["snip_edges"]:
+            return 1 + (num_samples - self.window_size) // self.window_shift
+        return (num_samples + self.window_shift // 2) // self.window_shift
+
     def _frames(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Windowed frames (m, padded_window_size) and their log energy (m,) (`kaldi._get_window`)."""
         opts = self.options
@@ -484,6 +502,7 @@ class StftFeatures(Float32BuffersModule):
         cmvn: Normalise each utterance's valid frames to zero mean and unit (unbiased) std, and zero the rest.
         eps: The epsilon of the log and of the CMVN.
         n_mfcc: Cepstra of "mfcc".
+        nan_on_one_frame: S3PRL's CMVN of a one-frame utterance (NaN) instead of zeros (see `utterance_cmvn`).
 
     Example:
         >>> frontend = StftFeatures(n_mels=80, feat_type="mel", log=True, cmvn=True)
@@ -494,7 +513,7 @@ class StftFeatures(Float32BuffersModule):
 
     def __init__(self, sample_rate: int = 16000, win_ms: float = 25, hop_ms: float = 10, n_freq: int = 201,
                  n_mels: int = 40, feat_type: str = "mel", log: bool = False, delta: int = 0, cmvn: bool = False,
-                 eps: float = 1e-10, n_mfcc: int = 13):
+                 eps: float = 1e-10, n_mfcc: int = 13, nan_on_one_frame: bool = False):
         super().__init__()
         if feat_type not in ONLINE_FEATURES:
             raise ValueError(f"feat_type must be one of {ONLINE_FEATURES}, got {feat_type!r}")
@@ -509,6 +528,7 @@ class StftFeatures(Float32BuffersModule):
             raise ValueError(f"delta must be >= 0, got {delta}")
         self.sample_rate, self.n_freq, self.n_mels, self.n_mfcc = sample_rate, n_freq, n_mels, n_mfcc
         self.feat_type, self.log, self.delta, self.cmvn, self.eps = feat_type, bool(log), int(delta), bool(cmvn), eps
+        self.nan_on_one_frame = bool(nan_on_one_frame)
         self.win_length = round(win_ms * sample_rate / 1000)
         self.hop_length = round(hop_ms * sample_rate / 1000)
         self.n_fft = (n_freq - 1) * 2
@@ -534,6 +554,10 @@ class StftFeatures(Float32BuffersModule):
                                                 self.sample_rate)
             values["dct"] = create_dct(self.n_mfcc, MFCC_N_MELS, "ortho")
         return values
+
+    def num_frames(self, num_samples: int) -> int:
+        """STFT frames of a batch padded to `num_samples` samples (centred: one per hop, plus one)."""
+        return num_samples // self.hop_length + 1
 
     def _raw_features(self, spec: torch.Tensor) -> torch.Tensor:
         """(batch, dim, frames) feature of `feat_type` from the complex STFT (batch, freq, frames)."""
@@ -578,7 +602,8 @@ class StftFeatures(Float32BuffersModule):
         feats_len = [round(int(length) / downsample_rate) for length in wavs_len]
         if self.cmvn:
             # over time, in S3PRL's (dim, frames) layout so the reductions round the same way
-            normed = [utterance_cmvn(f[:, :length], dim=-1, eps=self.eps).transpose(0, 1)
+            normed = [utterance_cmvn(f[:, :length], dim=-1, eps=self.eps, nan_on_one_frame=self.nan_on_one_frame)
+                      .transpose(0, 1)
                       for f, length in zip(feat, feats_len)]
             return nn.utils.rnn.pad_sequence(normed, batch_first=True).contiguous(), feats_len
         return feat.transpose(-1, -2).contiguous(), feats_len
@@ -623,8 +648,24 @@ class StftMagnitude(Float32BuffersModule):
     def _buffer_values(self) -> dict[str, torch.Tensor]:
         return {"window": torch.hann_window(self.win_length)}
 
+    def min_samples(self) -> int:
+        """The shortest waveform torch.stft takes: over half an FFT to reflect-pad when centred, else one FFT."""
+        return self.n_fft // 2 + 1 if self.center else self.n_fft
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames `forward` gives for `num_samples` samples (0 where it fails)."""
+        if num_samples < self.min_samples():
+            return 0
+        if self.center:
+            return num_samples // self.hop_length + 1
+        return 1 + (num_samples - self.n_fft) // self.hop_length
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """(frames, n_fft // 2 + 1) float32 magnitudes (or their log) of a 1-D waveform."""
+        if waveform.shape[-1] < self.min_samples():
+            raise ValueError(f"this STFT (n_fft {self.n_fft}, center={self.center}) needs at least "
+                             f"{self.min_samples()} samples per utterance, got {waveform.shape[-1]} (torch.stft, and "
+                             f"so S3PRL, fails on shorter ones)")
         spec = torch.stft(waveform.float(), n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
                           window=self.window.float(), center=self.center, pad_mode="reflect", normalized=False,
                           return_complex=True)

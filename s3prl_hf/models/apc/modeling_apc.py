@@ -2,7 +2,7 @@
 
 S3PRL:
 
-1. kaldi fbank + CMVN per utterance, zero-padded into a batch (`frontend_apc.py`);
+1. kaldi fbank + CMVN per utterance, zero-padded into a batch (`s3prl_hf/frontends/fbank_cmvn.py`);
 2. the GRU stack on the packed batch (`pack_padded_sequence` with the utterances' frame counts): layer i reads the
    previous layer's output, dropout follows each layer, and from the second layer on the layer's input is added
    (`residual`); VQ-APC quantises the last layer's output for the `postnet` only;
@@ -65,6 +65,10 @@ class S3prlFbankPreTrainedModel(AlignedRnnWeightsMixin, UpstreamPreTrainedModel)
         # Windows and filterbanks are not saved; transformers leaves them uninitialised after loading.
         init_frontend_buffers(module, init.copy_)
 
+    def output_frames(self, num_samples: int) -> int:
+        # the longest utterance gives the most fbank frames; the networks keep the frame count
+        return self.frontend.num_frames(self.padded_samples(num_samples))
+
 
 class S3prlApcModel(S3prlFbankPreTrainedModel):
     """APC / VQ-APC upstream returning S3PRL's 3 hidden states.
@@ -87,7 +91,7 @@ class S3prlApcModel(S3prlFbankPreTrainedModel):
 
     def __init__(self, config: S3prlApcConfig):
         super().__init__(config)
-        self.frontend = S3prlFbankFrontend(config.audio_config)
+        self.frontend = S3prlFbankFrontend(config.audio_config, nan_on_one_frame=config.s3prl_nan_cmvn)
         in_sizes = [config.feature_dim] + [config.hidden_size] * (config.num_layers_rnn - 1)
         self.rnn_layers = nn.ModuleList([nn.GRU(size, config.hidden_size, batch_first=True) for size in in_sizes])
         self.rnn_dropout = nn.Dropout(config.dropout)

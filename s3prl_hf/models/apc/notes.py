@@ -1,5 +1,7 @@
 """For the model cards: what S3PRL's hidden states of the apc family are, and the S3PRL behaviours it reproduces."""
 
+from ...frontends.notes import FBANK_QUIRK
+
 HIDDEN_STATES = (
     "S3PRL returns 3 states whatever the depth of the GRU stack: the outputs of layers 1 and 2 (what it hooks "
     "as the inputs of layers 2 and 3; from layer 2 on each output includes the residual) and the last layer's "
@@ -8,11 +10,7 @@ HIDDEN_STATES = (
 )
 
 QUIRKS = (
-    "kaldi fbank per utterance gives `1 + (len - 400) // 160` frames, two or three fewer than the `ceil(len / "
-    "160)` S3PRL reports valid: in a padded batch a shorter utterance's last valid frames are the network's "
-    "output on padding, alone copies of its last frame. An utterance under 400 samples in a batch whose longest "
-    "is 0.05 s or more fails, as in S3PRL, and one with a single fbank frame (400 to 559 samples) gets NaN from "
-    "the unbiased CMVN std.",
+    FBANK_QUIRK,
     "The GRUs run on packed sequences (each utterance's own frames only), so padding never leaks into an "
     "utterance; padded frames are zero in every state.",
 )

@@ -43,6 +43,9 @@ class S3prlByolSConfig(UpstreamConfig):
         cvt_pool: cvt: S3PRL's `cvt_pool` ("mean+max", the only one config.yaml uses).
         n_fft, win_length, hop_length, n_mels, f_min, f_max: torchaudio `MelSpectrogram` (serab_byols config.yaml).
         window_secs, hop_secs: the expert's 1 s frames every 50 ms.
+        s3prl_nan_silence: Reproduce S3PRL's normalisation of a batch whose log-mel is constant (digital silence
+            throughout): its std is 0, and S3PRL divides by it, giving inf / NaN hidden states. Off by default: the
+            std is taken as 1, so the hidden states stay finite; any other batch is S3PRL's numbers either way.
 
     Example:
         >>> config = S3prlByolSConfig(encoder_type="cvt", cvt_embed_dims=[8, 16, 32], cvt_heads=[1, 1, 1])
@@ -78,6 +81,7 @@ class S3prlByolSConfig(UpstreamConfig):
     f_max: float | int = BYOL_S_FRONTEND["f_max"]
     window_secs: float | int = 1.0
     hop_secs: float | int = 0.05
+    s3prl_nan_silence: bool = False
 
     def validate_architecture(self):
         """Settings S3PRL's networks can be built with."""

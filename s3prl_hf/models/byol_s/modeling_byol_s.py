@@ -246,7 +246,10 @@ class S3prlByolSModel(S3prlLogMelPreTrainedModel):
         mean, std = mel.mean(), mel.std()
         mean /= count
         std /= count
-        features = (mel - mean.item()) / std.item()
+        std = std.item()
+        if std == 0 and not self.config.s3prl_nan_silence:
+            std = 1.0  # a silent batch: S3PRL divides by zero (inf / NaN); keep the features finite instead
+        features = (mel - mean.item()) / std
         # S3PRLUpstream keeps ceil(T / hop) of the T // hop + 1 frames: the extra one (when hop divides T) is only
         # needed for the statistics above. S3PRL fails where that extra frame doubles the count (T == hop, i.e. a
         # batch whose longest utterance is at most 0.05 s); here it is dropped like any other.

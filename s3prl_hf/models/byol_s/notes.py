@@ -13,6 +13,9 @@ QUIRKS = (
     "divided by the number of frames N = batch x frames (serab-byols' `compute_timestamp_stats`, a bug): an "
     "utterance's hidden states depend on the other utterances of its batch and on how much it is padded, and "
     "the network sees inputs scaled by about N. Reproduced exactly; run utterances one at a time to avoid it.",
+    "A batch of digital silence throughout has a constant log-mel and a zero std, by which S3PRL divides: its "
+    "hidden states are inf / NaN. Here the std is taken as 1 and they stay finite; `s3prl_nan_silence=True` (a "
+    "config field) gives S3PRL's values.",
     "Frames are centred (8000 zeros on each side of the padded batch), `len // 800 + 1` of them; S3PRLUpstream "
     "keeps `ceil(len / 800)`. When 800 divides the batch length the extra frame still enters the statistics.",
     "S3PRL fails an assertion on a batch whose longest utterance is at most 800 samples (0.05 s: 2 frames for "

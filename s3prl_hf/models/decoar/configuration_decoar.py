@@ -26,6 +26,9 @@ class S3prlDecoarConfig(UpstreamConfig):
         num_hidden_layers: LSTM layers in each direction (S3PRL: 4, hard-coded).
         last_layer_only: Return only the last depth's state, as S3PRL's `decoar` entry does (`decoar_layers`
             returns one state per depth).
+        s3prl_nan_cmvn: Reproduce S3PRL's CMVN of an utterance that gives one feature frame: NaN (the unbiased std
+            of one value), spreading to its hidden states. Off by default: that frame comes out as zeros and the
+            hidden states stay finite; longer utterances are S3PRL's numbers either way.
 
     The input is S3PRL's fixed frontend: 80-bin kaldi fbank (hamming) + CMVN per utterance.
 
@@ -42,6 +45,7 @@ class S3prlDecoarConfig(UpstreamConfig):
     hidden_size: int = 1024
     num_hidden_layers: int = 4
     last_layer_only: bool = False
+    s3prl_nan_cmvn: bool = False
 
     def validate_architecture(self):
         """At least one layer."""

@@ -51,7 +51,8 @@ class S3prlDecoarModel(S3prlFbankPreTrainedModel):
 
     def __init__(self, config: S3prlDecoarConfig):
         super().__init__(config)
-        self.frontend = S3prlFbankFrontend(normalize_audio_config(config.audio_config))
+        self.frontend = S3prlFbankFrontend(normalize_audio_config(config.audio_config),
+                                           nan_on_one_frame=config.s3prl_nan_cmvn)
         hidden = config.hidden_size
         self.post_extract_proj = nn.Linear(config.feature_dim, hidden)
         self.forward_lstms = nn.ModuleList([nn.LSTM(hidden, hidden, batch_first=True)

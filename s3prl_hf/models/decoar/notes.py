@@ -1,5 +1,7 @@
 """For the model cards: what S3PRL's hidden states of the decoar family are, and the S3PRL behaviours it reproduces."""
 
+from ...frontends.notes import FBANK_QUIRK
+
 HIDDEN_STATES = (
     "S3PRL returns one state per depth (4): the outputs of forward LSTM k and backward LSTM k concatenated (2 x "
     "1024), the backward stack reading each utterance reversed. The input projection has no state of its own. "
@@ -8,11 +10,7 @@ HIDDEN_STATES = (
 )
 
 QUIRKS = (
-    "kaldi fbank per utterance gives `1 + (len - 400) // 160` frames, two or three fewer than the `ceil(len / "
-    "160)` S3PRL reports valid: in a padded batch a shorter utterance's last valid frames are the network's "
-    "output on padding, alone copies of its last frame. An utterance under 400 samples in a batch whose longest "
-    "is 0.05 s or more fails, as in S3PRL, and one with a single fbank frame (400 to 559 samples) gets NaN from "
-    "the unbiased CMVN std.",
+    FBANK_QUIRK,
     "Both LSTM stacks run on packed sequences, so padding never leaks into an utterance; padded frames are "
     "zero.",
     "S3PRL hard-codes 1024 units and 4 layers; the converter reads the sizes from the checkpoint's weights and "

@@ -36,6 +36,9 @@ class S3prlDecoar2Config(EncoderLayersConfig):
         num_conv_pos_embeddings: Kernel of the positional conv (`conv_pos`).
         num_conv_pos_embedding_groups: Groups of the positional conv (`conv_pos_groups`).
         layer_norm_eps: Epsilon of every LayerNorm (fairseq's 1e-5).
+        s3prl_nan_cmvn: Reproduce S3PRL's CMVN of an utterance that gives one feature frame: NaN (the unbiased std
+            of one value), spreading to its hidden states. Off by default: that frame comes out as zeros and the
+            hidden states stay finite; longer utterances are S3PRL's numbers either way.
 
     The input is S3PRL's fixed frontend: 80-bin kaldi fbank (hamming) + CMVN per utterance, every second frame.
 
@@ -60,6 +63,7 @@ class S3prlDecoar2Config(EncoderLayersConfig):
     num_conv_pos_embeddings: int = 128
     num_conv_pos_embedding_groups: int = 16
     layer_norm_eps: float = 1e-5
+    s3prl_nan_cmvn: bool = False
 
     # transformers' HubertPositionalConvEmbedding reads these: fairseq's GELU after the positional conv, weight norm.
     feat_extract_activation = "gelu"

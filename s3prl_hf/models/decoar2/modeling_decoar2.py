@@ -55,7 +55,8 @@ class S3prlDecoar2Model(S3prlFbankPreTrainedModel):
 
     def __init__(self, config: S3prlDecoar2Config):
         super().__init__(config)
-        self.frontend = S3prlFbankFrontend(normalize_audio_config(config.audio_config), frame_skip=FRAME_SKIP)
+        self.frontend = S3prlFbankFrontend(normalize_audio_config(config.audio_config), frame_skip=FRAME_SKIP,
+                                           nan_on_one_frame=config.s3prl_nan_cmvn)
         self.post_extract_proj = nn.Linear(config.feature_dim, config.hidden_size)
         self.dropout_input = nn.Dropout(config.feat_proj_dropout)
         self.encoder = S3prlDecoar2Encoder(config)

@@ -1,5 +1,7 @@
 """For the model cards: what S3PRL's hidden states of the decoar2 family are, and the S3PRL behaviours it reproduces."""
 
+from ...frontends.notes import FBANK_QUIRK
+
 HIDDEN_STATES = (
     "S3PRL returns `num_hidden_layers + 1` states (13), at 320 samples per frame: the input of every "
     "transformer layer (state 0 = LayerNorm(projected fbank + positional conv), post-LN layers) and the "
@@ -8,11 +10,7 @@ HIDDEN_STATES = (
 )
 
 QUIRKS = (
-    "kaldi fbank per utterance gives `1 + (len - 400) // 160` frames, two or three fewer than the `ceil(len / "
-    "160)` S3PRL reports valid: in a padded batch a shorter utterance's last valid frames are the network's "
-    "output on padding, alone copies of its last frame. An utterance under 400 samples in a batch whose longest "
-    "is 0.05 s or more fails, as in S3PRL, and one with a single fbank frame (400 to 559 samples) gets NaN from "
-    "the unbiased CMVN std.",
+    FBANK_QUIRK,
     "Padded frames are zeroed before the positional conv and masked as attention keys, as fairseq does; the "
     "extra frame S3PRL adds to reach an even count is masked and trimmed, so it changes nothing and is not "
     "added.",

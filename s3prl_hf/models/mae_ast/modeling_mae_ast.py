@@ -37,6 +37,7 @@ from transformers.models.hubert.modeling_hubert import (HubertEncoderLayer, Hube
                                                         HubertPositionalConvEmbedding)
 
 from ...frontends import (KaldiFeatures, float32_on_cpu, init_frontend_buffers, kaldi_frame_sizes)
+from ...length_matching import length_error, matchable
 from ...modeling_utils import UpstreamPreTrainedModel
 from .configuration_mae_ast import PADDING_MASK_FEATURE_DIM, S3prlMaeAstConfig
 
@@ -114,16 +115,16 @@ class S3prlMaeAstModel(S3prlMaeAstPreTrainedModel):
         lengths = torch.tensor([len(f) for f in feats], dtype=torch.long, device=wavs.device)
         return nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths
 
+    def output_frames(self, num_samples: int) -> int:
+        config = self.config
+        frames = self.fbank.num_frames(self.padded_samples(num_samples))
+        return max((frames - config.kernel_size_time) // config.stride_time + 1, 0)
+
     def _check_token_count(self, time_steps: int, num_samples: int) -> None:
         """Fail where S3PRL does: `S3PRLUpstream._match_length` asserts on too few time steps."""
-        config = self.config
         expected = -(-num_samples // self.downsample_rates[0])
-        if time_steps < 1 or (time_steps < expected and expected // time_steps != 1):
-            raise ValueError(
-                f"the longest utterance ({num_samples} samples) gives {time_steps} MAE-AST time steps of "
-                f"{config.kernel_size_time} fbank frames every {config.stride_time}, under half the "
-                f"{expected} frames S3PRL expects at a stride of {self.downsample_rates[0]} samples; S3PRL fails "
-                f"on such a batch too. Pass longer audio (pad the batch).")
+        if time_steps < 1 or (time_steps < expected and not matchable(time_steps, expected)):
+            raise length_error(self, num_samples, time_steps, 0)
 
     def _token_padding_mask(self, frame_lengths: torch.LongTensor, num_frames: int, num_tokens: int) -> torch.Tensor:
         """(batch, tokens) bool, True where S3PRL's `forward_padding_mask` marks a token as padding."""

@@ -129,6 +129,9 @@ class S3prlMockingjayConfig(EncoderLayersConfig):
         batch_invariant: Encode each utterance of a batch alone, so its features do not depend on the rest of the
             batch (S3PRL's frontend padding, CMVN rounding and chunking make them depend on it). Off by default,
             which reproduces S3PRL's batched numbers.
+        s3prl_nan_cmvn: Reproduce S3PRL's CMVN of an utterance that gives one feature frame: NaN (the unbiased std
+            of one value), spreading to its hidden states. Off by default: that frame comes out as zeros and the
+            hidden states stay finite; longer utterances are S3PRL's numbers either way.
 
     Example:
         >>> config = S3prlMockingjayConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -153,6 +156,7 @@ class S3prlMockingjayConfig(EncoderLayersConfig):
     sequence_length: int = 1500
     audio_config: dict | None = None
     batch_invariant: bool = False
+    s3prl_nan_cmvn: bool = False
 
     # transformers' BertLayer reads these; S3PRL's layers are encoder-only.
     is_decoder = False

@@ -65,6 +65,7 @@ class S3prlMockingjayFrontend(nn.Module):
         super().__init__()
         audio = config.audio_config
         self.kind = "kaldi" if "kaldi" in audio else "online"
+        self.nan_cmvn = config.s3prl_nan_cmvn
         if self.kind == "kaldi":
             feat_type = audio["kaldi"]["feat_type"]
             self.kaldi = KaldiFeatures(feat_type, **audio["kaldi"][feat_type], sample_frequency=SAMPLE_RATE)
@@ -74,8 +75,12 @@ class S3prlMockingjayFrontend(nn.Module):
             self.stft = StftFeatures(sample_rate=audio["sample_rate"], win_ms=audio["win_ms"], hop_ms=audio["hop_ms"],
                                      n_freq=audio["n_freq"], n_mels=audio["n_mels"], feat_type=feature["feat_type"],
                                      log=feature["log"], delta=feature["delta"], cmvn=feature["cmvn"],
-                                     eps=audio["eps"])
+                                     eps=audio["eps"], nan_on_one_frame=config.s3prl_nan_cmvn)
             self.target_level = audio["target_level"]
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames of a batch whose longest utterance has `num_samples` samples (after S3PRL's padding)."""
+        return self.kaldi.num_frames(num_samples) if self.kind == "kaldi" else self.stft.num_frames(num_samples)
 
     def forward(self, wavs: torch.Tensor, wavs_len: torch.Tensor) -> torch.Tensor:
         """(batch, frames, feature_dim) float32 features of a zero-padded batch, as S3PRL pads them."""
@@ -86,7 +91,8 @@ class S3prlMockingjayFrontend(nn.Module):
             for wav, length in zip(wavs, lengths):
                 feat = append_deltas(self.kaldi(wav[:length]), self.delta["order"], self.delta["win_length"],
                                      self.delta["mode"])
-                feats.append(utterance_cmvn(feat, dim=0, eps=self.cmvn["eps"]) if self.cmvn["use_cmvn"] else feat)
+                feats.append(utterance_cmvn(feat, dim=0, eps=self.cmvn["eps"], nan_on_one_frame=self.nan_cmvn)
+                             if self.cmvn["use_cmvn"] else feat)
             return nn.utils.rnn.pad_sequence(feats, batch_first=True)
         # The STFT runs on the padded batch, so a shorter utterance's last frames see its zero padding.
         normed = [normalize_decibel(wav[:length], self.target_level) for wav, length in zip(wavs, lengths)]
@@ -181,6 +187,9 @@ class S3prlMockingjayModel(UpstreamPreTrainedModel):
             hidden = _pre_ln_layer(layer, hidden, attention_mask) if pre_ln else layer(hidden, attention_mask)
         hidden_states.append(self.encoder.LayerNorm[-1](hidden) if pre_ln else hidden)
         return hidden_states
+
+    def output_frames(self, num_samples: int) -> int:
+        return self.frontend.num_frames(self.padded_samples(num_samples))
 
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
         features = self.frontend(wavs, wavs_len)

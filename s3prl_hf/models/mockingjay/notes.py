@@ -1,5 +1,7 @@
 """For the model cards: what S3PRL's hidden states of the mockingjay family are, and the S3PRL behaviours it reproduces."""
 
+from ...frontends.notes import CMVN_NAN
+
 HIDDEN_STATES = (
     "S3PRL returns `num_hidden_layers + 1` states: state 0 is LayerNorm(Linear(input features) + sinusoidal "
     "positions), state i the output of transformer layer i (post-LN BERT layers). Audio ALBERT applies one "
@@ -19,8 +21,11 @@ QUIRKS = (
     "fbank checkpoints: kaldi fbank per utterance gives `1 + (len - 400) // 160` frames, two or three fewer "
     "than the `ceil(len / 160)` S3PRL reports valid; in a batch those last valid frames are the encoder's "
     "output on zero features, alone copies of the last frame. An utterance under 400 samples in a batch whose "
-    "longest is 0.05 s or more fails, as in S3PRL, and an utterance with a single fbank frame gets NaN from the "
-    "unbiased CMVN std.",
+    "longest is 0.05 s or more fails, as in S3PRL, and so does a batch whose longest utterance has 801..879 "
+    "samples (too few fbank frames for S3PRL's length matching); this model raises a ValueError naming the "
+    "lengths that pass.",
+    "CMVN over one frame: a kaldi-fbank utterance of 400 to 559 samples, or a log-mel one of roughly 80 to 240 "
+    "samples beside longer ones (its CMVN covers one frame, by the rounding above). " + CMVN_NAN,
     "Inputs longer than `sequence_length` frames (1500; 3000 for the seq3k names; 500 in the LinearLarge "
     "recipe) are cut with `torch.chunk` into `ceil(frames / sequence_length)` equal chunks of the batch's frame "
     "axis, encoded independently with positions restarting at 0: no attention across chunks, and the chunk "

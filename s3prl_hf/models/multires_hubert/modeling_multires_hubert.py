@@ -189,6 +189,10 @@ class S3prlMultiresHubertModel(S3prlHubertModel):
         if isinstance(module, nn.ConvTranspose1d):
             init.kaiming_normal_(module.weight)
 
+    def output_frames(self, num_samples: int) -> int:
+        lengths = self.encoder.block_lengths(super().output_frames(num_samples))
+        return min(length * factor for length, (_, _, factor) in zip(lengths, self.config.blocks))
+
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
         features, valid = self._project_features(wavs, wavs_len)
         blocks, encoder = self.config.blocks, self.encoder

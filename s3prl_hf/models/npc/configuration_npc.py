@@ -39,6 +39,9 @@ class S3prlNpcConfig(UpstreamConfig):
         vq: S3PRL's `vq` paras (`codebook_size` and `code_dim` per group, `gumbel_temperature`), or None. VQ only
             feeds the `postnet`: no hidden state goes through it.
         audio_config: The checkpoint's S3PRL `data.audio` config (kaldi fbank + CMVN); 80 mel bins by default.
+        s3prl_nan_cmvn: Reproduce S3PRL's CMVN of an utterance that gives one feature frame: NaN (the unbiased std
+            of one value), spreading to its hidden states. Off by default: that frame comes out as zeros and the
+            hidden states stay finite; longer utterances are S3PRL's numbers either way.
 
     Example:
         >>> config = S3prlNpcConfig(hidden_size=16, n_blocks=2)
@@ -60,6 +63,7 @@ class S3prlNpcConfig(UpstreamConfig):
     dim_bottleneck: int | None = None
     vq: dict | None = None
     audio_config: dict | None = None
+    s3prl_nan_cmvn: bool = False
 
     def __post_init__(self, **kwargs):
         audio = copy.deepcopy(self.audio_config) if self.audio_config is not None else APC_AUDIO

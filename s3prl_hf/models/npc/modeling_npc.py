@@ -2,7 +2,7 @@
 
 S3PRL:
 
-1. kaldi fbank + CMVN per utterance, zero-padded into a batch (`models/apc/frontend_apc.py`); no lengths reach the
+1. kaldi fbank + CMVN per utterance, zero-padded into a batch (`s3prl_hf/frontends/fbank_cmvn.py`); no lengths reach the
    network, so the convolutions see the zero padding as S3PRL's do;
 2. conv blocks, each followed by a masked conv (a conv whose kernel centre is zeroed, then tanh); the masked convs'
    outputs are summed (only the last block's counts with `disable_cross_layer`), then optionally go through a
@@ -98,7 +98,7 @@ class S3prlNpcModel(S3prlFbankPreTrainedModel):
 
     def __init__(self, config: S3prlNpcConfig):
         super().__init__(config)
-        self.frontend = S3prlFbankFrontend(config.audio_config)
+        self.frontend = S3prlFbankFrontend(config.audio_config, nan_on_one_frame=config.s3prl_nan_cmvn)
         hidden = config.hidden_size
         self.blocks = nn.ModuleList([
             S3prlNpcConvBlock(config.feature_dim if i == 0 else hidden, config, residual=i > 0 and config.residual)

@@ -207,6 +207,9 @@ class S3prlSpectralConfig(UpstreamConfig):
     Args:
         expert: S3PRL's expert: "baseline" (`upstream/baseline`) or "log_stft" (`upstream/log_stft`).
         feature_config: The expert's yaml config as S3PRL loads it (a mapping); S3PRL's `fbank.yaml` by default.
+        s3prl_nan_cmvn: Reproduce S3PRL's CMVN of an utterance that gives one feature frame: NaN (the unbiased std
+            of one value), spreading to its hidden states. Off by default: that frame comes out as zeros and the
+            hidden states stay finite; longer utterances are S3PRL's numbers either way.
 
     Example:
         >>> config = S3prlSpectralConfig()
@@ -218,6 +221,7 @@ class S3prlSpectralConfig(UpstreamConfig):
 
     expert: str = "baseline"
     feature_config: dict | None = None
+    s3prl_nan_cmvn: bool = False
 
     def __post_init__(self, **kwargs):
         config = FBANK if self.feature_config is None else self.feature_config

@@ -59,7 +59,8 @@ class S3prlSpectralModel(UpstreamPreTrainedModel):
             self.stft = StftFeatures(sample_rate=frontend["sample_rate"], win_ms=frontend["win_ms"],
                                      hop_ms=frontend["hop_ms"], n_freq=frontend["n_freq"], n_mels=frontend["n_mels"],
                                      n_mfcc=frontend["n_mfcc"], feat_type=feature["feat_type"], log=feature["log"],
-                                     delta=feature["delta"], cmvn=feature["cmvn"], eps=frontend["eps"])
+                                     delta=feature["delta"], cmvn=feature["cmvn"], eps=frontend["eps"],
+                                     nan_on_one_frame=config.s3prl_nan_cmvn)
         else:
             self.magnitude = StftMagnitude(frontend["n_fft"], frontend["hop_length"], frontend["win_length"],
                                            center=frontend["center"], log=frontend["log"])
@@ -79,6 +80,7 @@ class S3prlSpectralModel(UpstreamPreTrainedModel):
         if config is None:
             config, kwargs = cls.config_class.from_pretrained(pretrained_model_name_or_path,
                                                               return_unused_kwargs=True, **kwargs)
+        config.check()  # keyword overrides are set after the config was built
         model = cls(config).eval()
         device = _single_device(device_map)
         if device is not None:
@@ -101,6 +103,18 @@ class S3prlSpectralModel(UpstreamPreTrainedModel):
         super()._init_weights(module)
         init_frontend_buffers(module, init.copy_)
 
+    def output_frames(self, num_samples: int) -> int:
+        padded = self.padded_samples(num_samples)
+        if self.kind == "kaldi":
+            return self.kaldi.num_frames(padded)
+        if self.kind == "log_stft":
+            return self.magnitude.num_frames(padded)
+        frames = self.stft.num_frames(padded)
+        if not self.stft.cmvn:
+            return frames
+        # S3PRL's CMVN keeps the frames of each utterance's non-zero samples (taken to be all of the longest one's)
+        return round(num_samples / (padded / frames))
+
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
         wavs = wavs.float()
         lengths = wavs_len.tolist()
@@ -115,7 +129,9 @@ class S3prlSpectralModel(UpstreamPreTrainedModel):
     def _kaldi_features(self, wav: torch.Tensor) -> torch.Tensor:
         """`get_extracter`'s pipeline on one utterance: kaldi features, deltas, CMVN over its frames."""
         feat = append_deltas(self.kaldi(wav), self.delta["order"], self.delta["win_length"], self.delta["mode"])
-        return utterance_cmvn(feat, dim=0, eps=self.cmvn["eps"]) if self.cmvn["use_cmvn"] else feat
+        if not self.cmvn["use_cmvn"]:
+            return feat
+        return utterance_cmvn(feat, dim=0, eps=self.cmvn["eps"], nan_on_one_frame=self.config.s3prl_nan_cmvn)
 
     def _online_features(self, wavs: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
         """The baseline expert's `_preprocessor_forward` on a zero-padded batch: one (frames, dim) tensor each."""

@@ -1,5 +1,7 @@
 """For the model cards: what S3PRL's hidden states of the spectral family are, and the S3PRL behaviours it reproduces."""
 
+from ...frontends.notes import CMVN_NAN
+
 HIDDEN_STATES = (
     "One state: the features themselves, as S3PRL's yaml config of the name defines them (`feature_config` in "
     "config.json, verbatim). Kaldi features (fbank, fbank_no_cmvn, mfcc, spectrogram): "
@@ -10,8 +12,8 @@ HIDDEN_STATES = (
 
 QUIRKS = (
     "Kaldi features: CMVN is `(x - mean) / (std + 1e-10)` over the utterance's own frames with the unbiased "
-    "std, so with CMVN an utterance of a single frame (400 to 559 samples) comes out NaN; one shorter than a "
-    "400-sample window fails. Both as in S3PRL.",
+    "std; an utterance shorter than a 400-sample window fails, as in S3PRL. A single frame (400 to 559 "
+    "samples): " + CMVN_NAN,
     "OnlinePreprocessor features (mel, linear): S3PRL's preprocessor is called without lengths, so each "
     "utterance's length is taken to end at its last non-zero sample (the whole padded length if it has none); "
     "the STFT runs on the whole zero-padded batch (its re-padding slices the channel axis), and CMVN covers "

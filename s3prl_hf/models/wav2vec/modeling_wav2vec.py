@@ -285,6 +285,14 @@ class S3prlWav2VecModel(UpstreamPreTrainedModel):
             raise ValueError("this wav2vec model has no quantizer (vq_type='none')")
         return self.vector_quantizer(features)
 
+    def output_frames(self, num_samples: int) -> int | None:
+        if any(stride != 1 for stride in self.config.aggregator_stride):
+            return None  # the blocks' states have other frame counts (no released model strides them)
+        frames = self.padded_samples(num_samples)
+        for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
+            frames = max((frames - kernel) // stride + 1, 0)
+        return frames
+
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
         features = self.feature_extractor(wavs.to(_dtype_of(self.feature_extractor)))
         dtype = _dtype_of(self.feature_aggregator)  # the dtype of the outputs (fp32 parts stay inside)

@@ -99,6 +99,9 @@ class S3prlWav2Vec2Config(EncoderLayersConfig):
         if self.pos_conv_depth < 1 or self.crop_seq_to_multiple < 1:
             raise ValueError(f"pos_conv_depth ({self.pos_conv_depth}) and crop_seq_to_multiple "
                              f"({self.crop_seq_to_multiple}) must be at least 1")
+        if self.hidden_size % self.num_conv_pos_embedding_groups:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_conv_pos_embedding_groups "
+                             f"{self.num_conv_pos_embedding_groups} (the positional conv's groups)")
 
     def validate_attention_heads(self):
         """Every head must be `hidden_size // num_attention_heads` wide (families with other heads override this)."""

@@ -100,6 +100,10 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
         if isinstance(module, nn.Conv1d) and not hasattr(module, "parametrizations"):
             init.kaiming_normal_(module.weight)
 
+    def output_frames(self, num_samples: int) -> int:
+        frames = conv_output_length(self.padded_samples(num_samples), self.feature_extractor.conv_layers)
+        return frames - frames % self.config.crop_seq_to_multiple
+
     def _frame_lengths(self, wavs_len: torch.Tensor, padded_len: int, num_frames: int) -> torch.Tensor:
         """Valid frames per utterance under fairseq wav2vec 2.0's conv-length rule.
 
