@@ -101,6 +101,28 @@ def test_a_checkpoint_of_another_method_is_refused(tmp_path, model_name, name, m
     assert not (tmp_path / "out").exists()
 
 
+WAVLM = FIXTURES / "wavlm_base_like"
+USAT = FIXTURES / "unispeech_sat_base_like"
+DISTIL = FIXTURES / "distilhubert_like"
+
+
+@pytest.mark.parametrize("name, source, message", [
+    ("unispeech_sat_base", WAVLM / "original_s3prl.pt", "WavLM checkpoint, not UniSpeech-SAT"),
+    ("wavlm_base_plus", USAT / "original_s3prl.pt", "UniSpeech-SAT checkpoint, not WavLM"),
+    ("wavlm_base_plus", DISTIL / "original_s3prl.pt", "DistilHuBERT's S3PRL pretraining checkpoint"),
+    ("unispeech_sat_base", BASE / "original_s3prl.pt", "S3PRL-converted fairseq checkpoint"),
+    ("wavlm_large", BASE / "original_fairseq.pt", "fairseq training checkpoint"),
+    ("distilhubert_base", WAVLM / "original_s3prl.pt", "WavLM / UniSpeech-SAT checkpoint"),
+    ("distilhubert", BASE / "original_s3prl.pt", "S3PRL-converted fairseq checkpoint"),
+    ("hubert_base", USAT / "original_s3prl.pt", "WavLM / UniSpeech-SAT format"),
+])
+def test_checkpoint_of_another_family_is_refused(tmp_path, name, source, message):
+    """WavLM, UniSpeech-SAT, DistilHuBERT and HuBERT checkpoints given as one another."""
+    with pytest.raises(CheckpointFormatError, match=message):
+        convert_checkpoint(name, source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_sizes_other_than_the_released_architecture_convert_with_a_warning(tmp_path, caplog):
     """A 2-layer, 32-wide HuBERT is not hubert_large_ll60k: converted (custom checkpoints differ on purpose), with
     a warning that names the difference."""

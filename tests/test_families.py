@@ -59,3 +59,13 @@ def test_central_modules_never_name_a_family(path):
         if isinstance(node, ast.Dict):
             keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
             assert not names & keys, f"{path.name}:{node.lineno} keys a table by family names"
+
+
+def test_all_13_names_resolve_to_an_implemented_family():
+    """APC (with VQ-APC), NPC, Modified CPC, DeCoAR and DeCoAR 2.0: every name, aliases included."""
+    names = [name for family in ("apc", "npc", "modified_cpc", "decoar", "decoar2")
+             for name in registry.list_upstreams(family=family, include_aliases=True)]
+    assert sorted(names) == sorted(["apc", "apc_360hr", "apc_960hr", "vq_apc", "vq_apc_360hr", "vq_apc_960hr", "npc",
+                                    "npc_360hr", "npc_960hr", "modified_cpc", "decoar_layers", "decoar", "decoar2"])
+    for name in names:
+        assert registry.get_spec(name).family in family_names(), name

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from s3prl_hf.frontends import (KaldiFeatures, StftFeatures, StftMagnitude, append_deltas, compute_deltas,
                                 create_dct, melscale_fbanks, utterance_cmvn)
+from s3prl_hf.frontends.fbank_cmvn import normalize_audio_config
 
 FOLDER = Path(__file__).parent / "fixtures" / "frontends"
 META = json.loads((FOLDER / "frontends.json").read_text())
@@ -163,6 +164,16 @@ def test_stft_features_reject_what_s3prl_cannot_run(options, message):
 def test_stft_magnitude_rejects_a_window_longer_than_the_fft():
     with pytest.raises(ValueError, match="win_length <= n_fft"):
         StftMagnitude(256, 128, 400)
+
+
+def test_audio_config_defaults_follow_s3prls_create_transform():
+    """The fbank + CMVN frontend of APC, VQ-APC, NPC, DeCoAR and DeCoAR 2.0: S3PRL's audio config schema."""
+    audio = normalize_audio_config({"feat_type": "fbank", "feat_dim": 40, "decode_wav": True})
+    assert audio == {"feat_type": "fbank", "feat_dim": 40, "cmvn": True}
+    with pytest.raises(ValueError, match="dither"):
+        normalize_audio_config({"feat_type": "fbank", "feat_dim": 40, "dither": 1.0})
+    with pytest.raises(ValueError, match="unknown"):
+        normalize_audio_config({"feat_type": "fbank", "feat_dim": 40, "frame_len": 25})
 
 
 def test_package_does_not_import_torchaudio():

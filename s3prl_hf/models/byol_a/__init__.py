@@ -15,7 +15,7 @@ FAMILY = Family(
     convert=from_state(convert_byol_a),
     reference_configs=REFERENCE_CONFIGS,
     tiny_configs=(
-        # BYOL-A with small conv blocks; BYOL-S's CvT (one network of three; tests/test_byol.py runs the others).
+        # BYOL-A with small conv blocks; BYOL-S's CvT (one network of three; tests/test_byol_s.py runs the others).
         dict(conv_channels=[4, 4, 4], hidden_size=16),
     ),
     hidden_state_notes=notes.HIDDEN_STATES,
