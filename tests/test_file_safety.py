@@ -277,6 +277,38 @@ def test_extract_features_reads_a_file_rewritten_in_place_anew(model, tmp_path, 
     assert np.array_equal(np.asarray(again[row]["layer_1"]), out.hidden_states[0][row, :frames].numpy())
 
 
+def test_extract_to_dir_extracts_a_file_rewritten_in_place_again(model, tmp_path):
+    wavs = write_wavs(tmp_path / "wavs", {"x.wav": 8000, "y.wav": 5000, "z.wav": 6000})
+    out = tmp_path / "out"
+    # one shard per utterance, so the test also sees that only the changed file's shard is written again
+    options = dict(layers=[1], dtype="float32", shard_seconds=0.1, batch_seconds=0.1, on_error="skip",
+                   progress=False)
+    first = extract_to_dir(wavs, out, model, **options)
+    assert first.complete and first.num_shards == 3
+    before = {row["id"]: np.asarray(row["layer_1"]) for row in load_features(out)}
+    shards = {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.arrow")}
+
+    rewrite_in_place(wavs / "y.wav", seed=99)
+    again = extract_to_dir(wavs, out, model, **options)
+    assert again.inputs_changed == 1 and again.shards_written == 1 and again.complete
+    after = {row["id"]: np.asarray(row["layer_1"]) for row in load_features(out)}
+    assert np.array_equal(after["x.wav"], before["x.wav"]) and np.array_equal(after["z.wav"], before["z.wav"])
+    with torch.no_grad():
+        expected = model([torch.from_numpy(sf.read(wavs / "y.wav", dtype="float32")[0])], layers=[1])
+    assert np.array_equal(after["y.wav"], expected.hidden_states[0][0].numpy())
+    assert sum(p.stat().st_mtime_ns != shards[p.name] for p in out.glob("shard-*.arrow")) == 1
+
+    (wavs / "z.wav").write_text("not audio any more")  # now bad: its features must go, reported as an error
+    broken = extract_to_dir(wavs, out, model, **options)
+    assert [e["id"] for e in broken.errors] == ["z.wav"]
+    assert sorted(row["id"] for row in load_features(out)) == ["x.wav", "y.wav"]
+
+    sf.write(wavs / "z.wav", noise(7000, 3), 16000, subtype="PCM_16")  # and readable again
+    mended = extract_to_dir(wavs, out, model, **options)
+    assert not mended.errors and sorted(row["num_samples"] for row in load_features(out)) == [5000, 7000, 8000]
+    assert extract_to_dir(wavs, out, model, **options).inputs_changed == 0
+
+
 def test_audio_rows_holding_their_bytes_need_no_file_stamp(model, tmp_path):
     import datasets
     from datasets import Audio

@@ -77,6 +77,8 @@ def cmd_extract(args) -> int:
         return 0
     extracted = summary.num_items - len(summary.errors)
     resumed = f", {summary.shards_already_done} already done before this run" if summary.shards_already_done else ""
+    if summary.inputs_changed:
+        resumed += f"; {summary.inputs_changed} input file(s) changed since the last run, extracted again"
     print(f"extracted {extracted} of {summary.num_items} inputs into {summary.output} ({summary.num_shards} "
           f"shards{resumed}; padding {100 * summary.padding_ratio:.1f}% of the audio)")
     if summary.errors:

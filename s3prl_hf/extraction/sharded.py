@@ -37,6 +37,7 @@ import torch
 
 from .._version import __version__
 from .audio import AudioError
+from .changed_inputs import file_stamps, refresh_plan
 from .inputs import open_inputs
 from ..modeling_utils import check_layers
 from .waveforms import WaveformReader, model_fingerprint, resolve_model, run_model, storage_dtype
@@ -74,6 +75,7 @@ class ExtractionSummary:
         num_shards: Shards in the plan.
         shards_written: Shards this rank wrote in this call.
         shards_already_done: Shards found finished when this call started (resumed runs).
+        inputs_changed: Input files rewritten since the plan was made, whose features this call computes again.
         padding_ratio: Padded samples / valid samples - 1 over the plan's batches.
         complete: Whether the whole extraction is finished (this rank wrote the manifest).
         errors: Bad inputs, `{"id", "path", "error"}` (all ranks' when `complete`).
@@ -84,6 +86,7 @@ class ExtractionSummary:
     num_shards: int
     shards_written: int = 0
     shards_already_done: int = 0
+    inputs_changed: int = 0
     padding_ratio: float = 0.0
     complete: bool = False
     errors: list[dict] = field(default_factory=list)
@@ -154,8 +157,10 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
     token = _run_token(state)
     existing = _read_json(output / PLAN_FILE)
     state.wait_for_everyone()  # every rank has looked before rank 0 may write a plan
+    changed = 0
     if existing is not None:
         plan = _check_plan(existing, settings, output)
+        changed = _recompute_changed_inputs(plan, items, reader, output, state)
     else:
         plan = _make_plan(items, reader, settings, state, on_error)
         if state.is_main_process:
@@ -164,6 +169,7 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
 
     if state.is_main_process:
         _remove_stale_files(output)  # before the barrier below: no rank of this run has written a shard yet
+    state.wait_for_everyone()  # stale shards of changed inputs are gone before any rank lists the finished ones
     shards = plan["shards"]
     done = {k for k in range(len(shards)) if _shard_path(output, k).exists()}
     pending = [k for k in range(len(shards)) if k not in done]
@@ -171,7 +177,8 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
     mine = pending[state.process_index::state.num_processes]
 
     summary = ExtractionSummary(output=output, num_items=len(plan["items"]["ids"]), num_shards=len(shards),
-                                shards_already_done=len(done), padding_ratio=plan["padding_ratio"])
+                                shards_already_done=len(done), inputs_changed=changed,
+                                padding_ratio=plan["padding_ratio"])
     features = _features(model, selected, dtype)
     total = sum(len(batch) for k in mine for batch in shards[k])
     bar = _progress_bar(total, progress and state.is_main_process, state)
@@ -310,7 +317,8 @@ def _make_plan(items, reader, settings, state, on_error) -> dict:
     if current:
         shards.append(current)
     return {"settings": settings, "items": {"ids": items.ids, "paths": items.paths,
-                                            "samples": [lengths.get(i) for i in range(n)]},
+                                            "samples": [lengths.get(i) for i in range(n)],
+                                            "stamps": file_stamps(items.paths)},
             "bad": bad, "shards": shards, "padding_ratio": padding_ratio(batches, lengths)}
 
 
@@ -321,6 +329,32 @@ def _check_plan(plan: dict, settings: dict, output: Path) -> dict:
                               f"rerun with the same model, inputs and options to resume it, or choose a new "
                               f"--output")
     return plan
+
+
+def _recompute_changed_inputs(plan: dict, items, reader, output: Path, state) -> int:
+    """Files rewritten since the plan was made: delete the shards that hold their features, so they are written again.
+
+    The manifest goes first (a reader then sees an unfinished run, never stale features), the plan last (a run
+    killed in between finds the same files changed and deletes the same shards). Returns the number of changed
+    inputs.
+    """
+    refresh = refresh_plan(plan, items, reader)
+    if not refresh.changed:
+        return 0
+    if refresh.revived:  # inputs that were bad and read now: new shards at the end of the plan
+        lengths = {i: plan["items"]["samples"][i] for i in refresh.revived}
+        for batch in make_batches(lengths, int(plan["settings"]["batch_seconds"] * plan["settings"]["model_rate"])):
+            plan["shards"].append([batch])
+    logger.warning("%d input file(s) changed since %s was planned (size or modification time): computing their "
+                   "features again", len(refresh.changed), output)
+    if state.is_main_process:
+        for name in (MANIFEST_FILE, ERRORS_FILE):
+            (output / name).unlink(missing_ok=True)
+        for k in sorted(refresh.stale_shards):
+            _shard_path(output, k).with_suffix(".json").unlink(missing_ok=True)
+            _shard_path(output, k).unlink(missing_ok=True)
+        _write_json(output / PLAN_FILE, plan)
+    return len(refresh.changed)
 
 
 # --- work ----------------------------------------------------------------------------------------------
