@@ -1,0 +1,39 @@
+"""The compiled path: the network body (`_forward_hidden_states`) traces with no graph break, outputs as eager."""
+
+import pytest
+import torch
+
+from tiny_models import TINY_CONFIGS, tiny_model
+
+# The families of the wav2vec 2.0 stack (the CNN feature encoder + transformer layers), every variant declared
+TRACED = sorted(key for key in TINY_CONFIGS
+                if key.split("-")[0] in {"hubert", "wav2vec2", "wavlm", "data2vec", "unispeech_sat",
+                                         "distilhubert", "wav2vec2_conformer"})
+
+
+@pytest.mark.parametrize("key", TRACED)
+@torch.no_grad()
+def test_body_traces_without_graph_break_and_equals_eager(key):
+    torch.manual_seed(0)
+    model = tiny_model(key)
+    wavs, wavs_len = torch.randn(3, 12000) * 0.1, torch.tensor([12000, 7000, 3001])
+    layers = [0, model.num_layers - 1]
+    expected = model(wavs, wavs_len, layers=layers)
+    torch._dynamo.reset()
+    model.compile_body(backend="eager", fullgraph=True, dynamic=False)  # fullgraph: a graph break is an error
+    got = model(wavs, wavs_len, layers=layers)
+    for hs, hs_ref, hs_len, hs_len_ref in zip(got.hidden_states, expected.hidden_states,
+                                              got.hidden_states_lengths, expected.hidden_states_lengths):
+        assert torch.equal(hs_len, hs_len_ref)
+        assert hs.shape == hs_ref.shape
+        for row, length in zip(range(len(hs_len)), hs_len.tolist()):  # valid frames (skip_padding zeroes the rest)
+            torch.testing.assert_close(hs[row, :length], hs_ref[row, :length], rtol=1e-4, atol=1e-5)
+
+
+@torch.no_grad()
+def test_compiled_forward_keeps_the_input_checks():
+    model = tiny_model("hubert").compile_body(backend="eager", fullgraph=True)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model(torch.full((1, 8000), float("nan")))
+    with pytest.raises(ValueError, match="out of range"):
+        model(torch.zeros(1, 8000), torch.tensor([9000]))
