@@ -37,3 +37,22 @@ def test_compiled_forward_keeps_the_input_checks():
         model(torch.full((1, 8000), float("nan")))
     with pytest.raises(ValueError, match="out of range"):
         model(torch.zeros(1, 8000), torch.tensor([9000]))
+
+
+def test_cuda_benchmark_script_runs_in_smoke_mode(tmp_path):
+    """benchmarks/cuda_path.py, the one-command GPU benchmark, works end to end (tiny model, CPU)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "cuda_path.py"
+    spec = importlib.util.spec_from_file_location("cuda_path", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "smoke.json"
+    module.main(["--smoke", "--device", "cpu", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"s3prl_hf eager", "s3prl_hf compiled", "transformers sdpa"}
+    for entry in report["results"].values():
+        assert entry["min_cosine_to_fp32"] > 0.99
+        assert entry["padded"]["audio_s_per_s"] > 0 and entry["bucketed"]["audio_s_per_s"] > 0
