@@ -56,3 +56,41 @@ def test_cuda_benchmark_script_runs_in_smoke_mode(tmp_path):
     for entry in report["results"].values():
         assert entry["min_cosine_to_fp32"] > 0.99
         assert entry["padded"]["audio_s_per_s"] > 0 and entry["bucketed"]["audio_s_per_s"] > 0
+
+
+def test_extract_with_compiled_body_writes_the_same_features(converted_fixture, tmp_path):
+    """`s3prl-hf extract --compile` (here the eager backend): same features in the input order, same plan."""
+    import numpy as np
+    import soundfile as sf
+
+    from conftest import fixture_dirs
+    from s3prl_hf import AutoUpstream, extract_to_dir, load_features
+    from s3prl_hf.extraction.cli import add_parser
+    import argparse
+
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, n in enumerate([16000, 5000, 12000, 9000]):
+        sf.write(folder / f"{i}.wav", (rng.standard_normal(n) * 0.1).astype(np.float32), 16000, subtype="PCM_16")
+    model_dir = converted_fixture(next(f for f in fixture_dirs() if f.name == "hubert_base_like"))
+    options = dict(layers=[0, -1], dtype="float32", batch_seconds=2.0, progress=False)
+    extract_to_dir(folder, tmp_path / "eager", AutoUpstream.from_pretrained(model_dir), **options)
+    torch._dynamo.reset()
+    extract_to_dir(folder, tmp_path / "compiled", AutoUpstream.from_pretrained(model_dir), compile="eager", **options)
+    eager, compiled = load_features(tmp_path / "eager"), load_features(tmp_path / "compiled")
+    assert eager["id"] == compiled["id"]
+    assert (tmp_path / "eager" / "plan.json").read_text() == (tmp_path / "compiled" / "plan.json").read_text()
+    layers = [c for c in eager.column_names if c.startswith("layer_") and not c.endswith("_length")]
+    assert len(layers) == 2
+    for column in layers:
+        assert eager[f"{column}_length"] == compiled[f"{column}_length"]
+        for a, b in zip(eager[column], compiled[column]):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    common = ["extract", "--model", "m", "--input", "i", "--output", "o"]
+    assert parser.parse_args(common).compile is False
+    assert parser.parse_args(common + ["--compile"]).compile == "inductor"
+    assert parser.parse_args(common + ["--compile", "eager"]).compile == "eager"
