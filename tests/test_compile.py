@@ -94,3 +94,16 @@ def test_extract_with_compiled_body_writes_the_same_features(converted_fixture, 
     assert parser.parse_args(common).compile is False
     assert parser.parse_args(common + ["--compile"]).compile == "inductor"
     assert parser.parse_args(common + ["--compile", "eager"]).compile == "eager"
+
+
+def test_waveform_normalisation_under_compile_equals_the_per_utterance_op():
+    from s3prl_hf.modeling_utils import normalize_waveforms
+
+    torch.manual_seed(0)
+    wavs_len = torch.tensor([9000, 4001, 12000])
+    wavs = torch.randn(3, 12000) * 0.2 + 0.05
+    wavs[1, 4001:] = 0.0
+    wavs[0, 9000:] = 0.0
+    torch._dynamo.reset()
+    compiled = torch.compile(normalize_waveforms, backend="eager", fullgraph=True)
+    torch.testing.assert_close(compiled(wavs, wavs_len), normalize_waveforms(wavs, wavs_len), rtol=1e-5, atol=1e-5)
