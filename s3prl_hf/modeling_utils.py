@@ -241,7 +241,7 @@ class UpstreamPreTrainedModel(PreTrainedModel):
         """
         raise NotImplementedError
 
-    def compile_body(self, **compile_kwargs) -> "UpstreamPreTrainedModel":
+    def compile_body(self, **compile_kwargs) -> UpstreamPreTrainedModel:
         """Compile the network (`_forward_hidden_states`) with `torch.compile`, leaving `forward`'s checks eager.
 
         `forward` validates the inputs and makes its data-dependent decisions (lengths, S3PRL's minimum padding,

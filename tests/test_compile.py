@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from tiny_models import TINY_CONFIGS, tiny_model
 
 # The families of the wav2vec 2.0 stack (the CNN feature encoder + transformer layers), every variant declared
@@ -60,13 +59,14 @@ def test_cuda_benchmark_script_runs_in_smoke_mode(tmp_path):
 
 def test_extract_with_compiled_body_writes_the_same_features(converted_fixture, tmp_path):
     """`s3prl-hf extract --compile` (here the eager backend): same features in the input order, same plan."""
+    import argparse
+
     import numpy as np
     import soundfile as sf
-
     from conftest import fixture_dirs
+
     from s3prl_hf import AutoUpstream, extract_to_dir, load_features
     from s3prl_hf.extraction.cli import add_parser
-    import argparse
 
     folder = tmp_path / "wavs"
     folder.mkdir()
@@ -74,7 +74,7 @@ def test_extract_with_compiled_body_writes_the_same_features(converted_fixture, 
     for i, n in enumerate([16000, 5000, 12000, 9000]):
         sf.write(folder / f"{i}.wav", (rng.standard_normal(n) * 0.1).astype(np.float32), 16000, subtype="PCM_16")
     model_dir = converted_fixture(next(f for f in fixture_dirs() if f.name == "hubert_base_like"))
-    options = dict(layers=[0, -1], dtype="float32", batch_seconds=2.0, progress=False)
+    options = {"layers": [0, -1], "dtype": "float32", "batch_seconds": 2.0, "progress": False}
     extract_to_dir(folder, tmp_path / "eager", AutoUpstream.from_pretrained(model_dir), **options)
     torch._dynamo.reset()
     extract_to_dir(folder, tmp_path / "compiled", AutoUpstream.from_pretrained(model_dir), compile="eager", **options)
