@@ -241,6 +241,22 @@ class UpstreamPreTrainedModel(PreTrainedModel):
         """
         raise NotImplementedError
 
+    def compile_body(self, **compile_kwargs) -> UpstreamPreTrainedModel:
+        """Compile the network (`_forward_hidden_states`) with `torch.compile`, leaving `forward`'s checks eager.
+
+        `forward` validates the inputs and makes its data-dependent decisions (lengths, S3PRL's minimum padding,
+        layer selection) in Python, then calls the compiled body on the padded batch: the families of the
+        wav2vec 2.0 stack trace it with no graph break (`fullgraph=True` works). A compiled body always runs the
+        padded batch, also on CPU where `skip_padding` would otherwise run utterance by utterance: valid frames
+        are the same, padded frames hold what the padded batch computes there. Returns the model.
+
+        Example:
+            >>> model = AutoUpstream.from_pretrained("hubert").cuda().compile_body()  # doctest: +SKIP
+        """
+        body = type(self)._forward_hidden_states.__get__(self)
+        self._forward_hidden_states = torch.compile(body, **compile_kwargs)
+        return self
+
     def forward(
         self,
         wavs: torch.Tensor | Sequence[torch.Tensor],
@@ -470,8 +486,17 @@ def _match_length(hs: torch.Tensor, target_len: int) -> torch.Tensor:
 def normalize_waveforms(wavs: torch.Tensor, wavs_len: torch.Tensor) -> torch.Tensor:
     """Standardise each utterance over its valid samples: `F.layer_norm(wav, wav.shape)` in S3PRL's experts.
 
-    Padding stays zero. Computed per utterance with the same op as S3PRL so the numbers match bit for bit.
+    Padding stays zero. Computed per utterance with the same op as S3PRL so the numbers match bit for bit; under
+    torch.compile (where a loop over the lengths would break the graph) the same statistics are computed for the
+    whole batch at once with masks, equal to float rounding.
     """
+    if torch.compiler.is_compiling():
+        valid = torch.arange(wavs.shape[1], device=wavs.device)[None, :] < wavs_len[:, None]
+        count = wavs_len[:, None].to(wavs.dtype)
+        mean = wavs.masked_fill(~valid, 0.0).sum(1, keepdim=True) / count
+        centred = (wavs - mean).masked_fill(~valid, 0.0)
+        var = centred.pow(2).sum(1, keepdim=True) / count
+        return centred * torch.rsqrt(var + 1e-5)
     out = torch.zeros_like(wavs)
     for i, length in enumerate(wavs_len.tolist()):
         out[i, :length] = F.layer_norm(wavs[i, :length], (length,))

@@ -49,6 +49,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="who decodes a datasets Audio column (default: datasets if torchcodec works, else soundfile)")
     p.add_argument("--normalize", action="store_true", help="layer-norm every hidden state (S3PRL normalize=True)")
     p.add_argument("--cpu", action="store_true", help="run on CPU even when CUDA is available")
+    p.add_argument("--compile", nargs="?", const="inductor", default=False, metavar="BACKEND",
+                   help="torch.compile the model's network (default backend: inductor); off by default, it pays on "
+                        "CUDA, not necessarily on CPU")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=cmd_extract)
     return p
@@ -72,7 +75,7 @@ def cmd_extract(args) -> int:
         shard_seconds=args.shard_seconds, on_error=args.on_error, stereo=args.stereo, resample=args.resample,
         sampling_rate=args.sampling_rate, normalize=True if args.normalize else None,
         audio_column=args.audio_column, id_column=args.id_column, split=args.split, decoder=args.decoder,
-        progress=args.progress, cpu=True if args.cpu else None)
+        progress=args.progress, cpu=True if args.cpu else None, compile=args.compile)
     if not summary.complete:  # another rank finishes last and reports
         return 0
     extracted = summary.num_items - len(summary.errors)

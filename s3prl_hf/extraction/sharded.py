@@ -97,7 +97,8 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
                    on_error: str = "stop", stereo: str = "mix", resample: bool = True,
                    sampling_rate: int | None = None, normalize: bool | None = None, audio_column: str = "audio",
                    id_column: str | None = None, split: str | None = None, decoder: str = "auto",
-                   progress: bool = True, cpu: bool | None = None) -> ExtractionSummary:
+                   progress: bool = True, cpu: bool | None = None,
+                   compile: bool | str = False) -> ExtractionSummary:
     """Extract hidden states of many inputs into sharded Arrow files under `output`.
 
     Runs as one process, or as one rank of `torchrun` / `accelerate launch` (each rank calls this with the
@@ -121,6 +122,10 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
         audio_column, id_column, split, decoder: For dataset inputs (see `open_inputs`).
         progress: Show a progress bar on the main rank.
         cpu: Force CPU (default: CPU only when CUDA is unavailable).
+        compile: `torch.compile` the model's network (`compile_body`; True: inductor, or a backend's name). Off by
+            default: it pays on CUDA; on CPU with inductor it may not. Not part of the plan's settings (a resumed
+            run may switch it): valid frames are the same up to the rounding of fused kernels. Every batch is
+            already length-sorted (the plan), so few distinct shapes are compiled.
 
     Returns:
         An `ExtractionSummary`.
@@ -143,6 +148,8 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
     # left waiting at a barrier for one that died.
     model = resolve_model(model)
     model = model.to(state.device).eval()
+    if compile:
+        model.compile_body(backend="inductor" if compile is True else compile)
     selected = check_layers(layers, model.num_layers)
     torch_dtype = storage_dtype(dtype)
     reader = WaveformReader(model.sampling_rate, sampling_rate, stereo, resample)

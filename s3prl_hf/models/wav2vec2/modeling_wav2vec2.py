@@ -112,8 +112,7 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
         `num_frames + conv_len` frames of it. That is reproduced, not fixed. A batch without padding gets no
         frame mask at all (`padding_mask.any()` is False), whatever the formula says.
         """
-        if bool((wavs_len == padded_len).all()):
-            return torch.full_like(wavs_len, num_frames)
+        unpadded = (wavs_len == padded_len).all()  # a tensor, not a Python bool: no graph break under torch.compile
         lengths = wavs_len
         for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
             # the same float32 ops as fairseq's `_get_feat_extract_output_lengths`, so the rounding of very long
@@ -121,7 +120,7 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
             lengths = torch.floor((lengths - kernel) / stride + 1)
         last = lengths.long() - 1
         last = torch.where(last < 0, last + num_frames, last)
-        return torch.clamp(last + 1, min=0, max=num_frames)
+        return torch.where(unpadded, num_frames, torch.clamp(last + 1, min=0, max=num_frames))
 
     def _forward_hidden_states(self, wavs, wavs_len, num_hidden_states):
         features, valid = self._project_features(wavs, wavs_len)
@@ -172,12 +171,13 @@ class S3prlWav2Vec2Model(UpstreamPreTrainedModel):
         return [hidden] + self._run_layers(hidden, valid, num_layers)
 
     def _skips_padding(self, batch: torch.Tensor, needed: torch.Tensor | None = None) -> bool:
-        """Whether to run per utterance: `config.skip_padding` on CPU; on GPUs the padded batch is faster.
+        """Whether to run per utterance: `config.skip_padding` on CPU; on GPUs the padded batch is faster, and so
+        does a body compiled with `compile_body` (on any device).
 
         With `needed` (the count of frames that matter), only when a tenth of the batch or more is padding.
         """
-        if not (self.config.skip_padding and batch.device.type == "cpu"):
-            return False
+        if not (self.config.skip_padding and batch.device.type == "cpu") or torch.compiler.is_compiling():
+            return False  # the per-utterance loop reads lengths in Python: a compiled body runs the padded batch
         return needed is None or (batch.shape[0] > 1 and int(needed) < 0.9 * batch.shape[0] * batch.shape[1])
 
     def _run_layers_per_utterance(self, hidden, valid, needed, num_layers) -> list[torch.Tensor]:

@@ -10,6 +10,7 @@ final LayerNorm of pre-LN models) and the all-chunk frame padding rule (`WavLM.f
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
@@ -88,9 +89,13 @@ class S3prlWavLMModel(S3prlHubertModel):
         attention_mask = valid.long()
         position_bias = None
         outputs = []
-        with warnings.catch_warnings():
+        # Under torch.compile the warning filter is skipped: dynamo cannot trace `warnings.catch_warnings` (a graph
+        # break), and the traced graph does not warn anyway.
+        with contextlib.nullcontext() if torch.compiler.is_compiling() else warnings.catch_warnings():
             # torch deprecates a bool key-padding mask next to a float bias; S3PRL's WavLM passes the same pair.
-            warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask", category=UserWarning)
+            if not torch.compiler.is_compiling():
+                warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask",
+                                        category=UserWarning)
             for layer in self.encoder.layers[:num_layers]:
                 hidden, position_bias = layer(hidden, attention_mask=attention_mask, position_bias=position_bias)
                 outputs.append(hidden)
