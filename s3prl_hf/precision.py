@@ -219,3 +219,29 @@ def cast_model(model: nn.Module, dtype: torch.dtype) -> nn.Module:
         clone.config = copy.deepcopy(model.config)
         clone.config.dtype = dtype
     return clone
+
+
+def resolve_compute_dtype(value: str | torch.dtype | None, device: torch.device | str) -> torch.dtype:
+    """The compute dtype to run on `device`: None / "auto" is bfloat16 on CUDA and float32 elsewhere.
+
+    Example:
+        >>> resolve_compute_dtype("auto", "cpu")
+        torch.float32
+    """
+    if value is None or value == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    return parse_compute_dtype(value)
+
+
+def prepare_model(model: nn.Module, compute_dtype: str | torch.dtype | None, device: torch.device | str):
+    """`(model, dtype)`: the model computing in the resolved compute dtype on `device` (checked, see
+    `check_compute_dtype`), sharing its fp32 parts with `model`, and that dtype.
+
+    With None / "auto", a model loaded in a reduced precision (`dtype=torch.bfloat16`) keeps it."""
+    own = getattr(model, "dtype", torch.float32)
+    if compute_dtype in (None, "auto") and own in (torch.bfloat16, torch.float16):
+        dtype = own
+    else:
+        dtype = resolve_compute_dtype(compute_dtype, device)
+    check_compute_dtype(dtype, device)
+    return cast_model(model, dtype), dtype

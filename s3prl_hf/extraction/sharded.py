@@ -39,6 +39,7 @@ from .._version import __version__
 from .audio import AudioError
 from .inputs import open_inputs
 from ..modeling_utils import check_layers
+from ..precision import dtype_name, prepare_model
 from .waveforms import WaveformReader, model_fingerprint, resolve_model, run_model, storage_dtype
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
                    on_error: str = "stop", stereo: str = "mix", resample: bool = True,
                    sampling_rate: int | None = None, normalize: bool | None = None, audio_column: str = "audio",
                    id_column: str | None = None, split: str | None = None, decoder: str = "auto",
-                   progress: bool = True, cpu: bool | None = None) -> ExtractionSummary:
+                   progress: bool = True, cpu: bool | None = None,
+                   compute_dtype: str | None = "auto") -> ExtractionSummary:
     """Extract hidden states of many inputs into sharded Arrow files under `output`.
 
     Runs as one process, or as one rank of `torchrun` / `accelerate launch` (each rank calls this with the
@@ -118,6 +120,10 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
         audio_column, id_column, split, decoder: For dataset inputs (see `open_inputs`).
         progress: Show a progress bar on the main rank.
         cpu: Force CPU (default: CPU only when CUDA is unavailable).
+        compute_dtype: Dtype the model computes in: "float32", "bfloat16", "float16", or "auto" (default:
+            bfloat16 on CUDA, float32 on CPU); numerically sensitive parts stay float32 (README, "Reduced
+            precision"). Separate from the storage `dtype`; part of the settings, so a resumed run never mixes
+            features of two compute dtypes.
 
     Returns:
         An `ExtractionSummary`.
@@ -140,13 +146,15 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
     # left waiting at a barrier for one that died.
     model = resolve_model(model)
     model = model.to(state.device).eval()
+    model, computing = prepare_model(model, compute_dtype, state.device)
     selected = check_layers(layers, model.num_layers)
     torch_dtype = storage_dtype(dtype)
     reader = WaveformReader(model.sampling_rate, sampling_rate, stereo, resample)
     items = open_inputs(inputs, audio_column, id_column, split, decoder)
     settings = {
         "format": FORMAT_VERSION, "s3prl_hf": __version__, "model": model_fingerprint(model),
-        "model_rate": model.sampling_rate, "layers": selected, "dtype": dtype, "batch_seconds": batch_seconds,
+        "model_rate": model.sampling_rate, "layers": selected, "dtype": dtype, "compute_dtype": dtype_name(computing),
+        "batch_seconds": batch_seconds,
         "shard_seconds": shard_seconds, "stereo": stereo, "resample": resample,
         "sampling_rate": reader.sampling_rate, "normalize": normalize, "inputs": items.fingerprint,
     }
