@@ -54,6 +54,7 @@ from . import registry
 from .auto import AutoUpstream
 from .modeling_utils import UpstreamPreTrainedModel
 from .models import families, get_family
+from .precision import cast_model, check_compute_dtype, parse_compute_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class S3PRLUpstream(nn.Module):
         s3prl_padding: Compute the padded frames as S3PRL does (the padded batch through every layer) instead of
             what `skip_padding` leaves there on CPU (zeros after the first hidden state); valid frames are the same
             either way.
+        compute_dtype: "float32" (None, the default: S3PRL's numbers), "bfloat16" or "float16": the upstream's
+            weights are cast to it, keeping in float32 what the README's "Reduced precision" section lists; the
+            hidden states come out in that dtype. Float16 on a CPU without fp16 arithmetic is refused when no
+            CUDA device is present; bf16 on a CPU without native bf16 warns (`SlowComputeDtypeWarning`).
 
     Raises:
         registry.UnknownUpstreamError: unknown name (with suggestions).
@@ -109,7 +114,7 @@ class S3PRLUpstream(nn.Module):
 
     def __init__(self, name: str, path_or_url: str | None = None, refresh: bool = False,
                  normalize: bool = False, extra_conf: dict | None = None, randomize: bool = False,
-                 source: str = "auto", s3prl_padding: bool = False):
+                 source: str = "auto", s3prl_padding: bool = False, compute_dtype: str | None = None):
         super().__init__()
         _check_name(name)
         path_or_url, frontend, overrides = _apply_extra_conf(name, path_or_url, extra_conf or {})
@@ -119,6 +124,10 @@ class S3PRLUpstream(nn.Module):
             self.upstream.config.skip_padding = False  # read at every forward
         if randomize:
             randomize_upstream(self.upstream)
+        dtype = parse_compute_dtype(compute_dtype) or torch.float32
+        if not torch.cuda.is_available():
+            check_compute_dtype(dtype, "cpu")
+        self.upstream = cast_model(self.upstream, dtype)
         self.normalize = normalize
         self.train()  # S3PRL's constructor ends in train mode; see the module docstring
 

@@ -31,6 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--layers", type=parse_layers, default=None,
                    help="comma-separated hidden-state indices, e.g. 0,6,12 or -1 (default: all)")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="storage dtype")
+    p.add_argument("--compute-dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
+                   help="dtype the model computes in (default auto: bfloat16 on CUDA, float32 on CPU); "
+                        "frontends, CMVN and recurrent states stay float32")
     p.add_argument("--batch-seconds", type=float, default=100.0,
                    help="most padded seconds of audio per forward pass (default: 100)")
     p.add_argument("--shard-seconds", type=float, default=1800.0,
@@ -75,7 +78,8 @@ def cmd_extract(args) -> int:
         shard_seconds=args.shard_seconds, on_error=args.on_error, stereo=args.stereo, resample=args.resample,
         sampling_rate=args.sampling_rate, normalize=True if args.normalize else None,
         audio_column=args.audio_column, id_column=args.id_column, split=args.split, decoder=args.decoder,
-        progress=args.progress, cpu=True if args.cpu else None, compile=args.compile)
+        progress=args.progress, cpu=True if args.cpu else None, compile=args.compile,
+        compute_dtype=args.compute_dtype)
     if not summary.complete:  # another rank finishes last and reports
         return 0
     extracted = summary.num_items - len(summary.errors)

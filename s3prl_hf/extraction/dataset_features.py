@@ -27,6 +27,7 @@ import torch
 
 from .._version import __version__
 from ..modeling_utils import check_layers
+from ..precision import dtype_name, prepare_model
 from .waveforms import (WaveformReader, audio_files_stamp, model_fingerprint, resolve_model, run_model,
                         storage_dtype)
 
@@ -40,7 +41,8 @@ def extract_features(dataset, model, audio_column: str = "audio", layers: Sequen
                      stereo: str = "mix", resample: bool = True, decoder: str = "auto",
                      normalize: bool | None = None, column_prefix: str = "layer_",
                      remove_columns: Sequence[str] | None = None, load_from_cache_file: bool | None = None,
-                     writer_batch_size: int | None = None, desc: str | None = "extracting features"):
+                     writer_batch_size: int | None = None, desc: str | None = "extracting features",
+                     compute_dtype: str | None = "auto"):
     """Add one column of hidden states per chosen layer, and its frame counts, to `dataset`.
 
     Args:
@@ -51,7 +53,10 @@ def extract_features(dataset, model, audio_column: str = "audio", layers: Sequen
         audio_column: Column holding the audio: `Audio` (decoded or not), `{"array", "sampling_rate"}`
             structs, raw float arrays (at `sampling_rate`) or file paths.
         layers: Hidden-state indices to store (negative from the end); all by default (large: see the README).
-        dtype: Storage dtype, "float16" (default) or "float32". The model computes in its own dtype.
+        dtype: Storage dtype, "float16" (default) or "float32".
+        compute_dtype: Dtype the model computes in: "float32", "bfloat16", "float16", or "auto" (default:
+            bfloat16 on CUDA, float32 on CPU, a model loaded in bf16 / fp16 keeps it); numerically sensitive
+            parts stay float32 (README, "Reduced precision"). Part of the cache fingerprint.
         batch_size: Rows per forward pass. Part of the cache key: group-norm models (HuBERT / wav2vec 2.0
             base) see the batch's padding, as S3PRL's batches do.
         sampling_rate: Rate of raw-array columns, which carry none (default: the model's rate).
@@ -88,6 +93,7 @@ def extract_features(dataset, model, audio_column: str = "audio", layers: Sequen
         raise TypeError(f"extract_features takes a datasets.Dataset, got {type(dataset).__name__}; for a "
                         f"DatasetDict, call it on each split")
     model = resolve_model(model)
+    model, computing = prepare_model(model, compute_dtype, model.device)
     if audio_column not in dataset.column_names:
         raise ValueError(f"audio_column={audio_column!r} is not a column of the dataset "
                          f"(columns: {dataset.column_names})")
@@ -123,7 +129,7 @@ def extract_features(dataset, model, audio_column: str = "audio", layers: Sequen
     fingerprint = _fingerprint(
         dataset._fingerprint, model_fingerprint(model), selected, dtype, batch_size, audio_column,
         reader.sampling_rate, stereo, resample, "datasets" if use_datasets_decoder else "soundfile", normalize,
-        column_prefix, sorted(remove_columns), str(model.device.type),
+        column_prefix, sorted(remove_columns), str(model.device.type), dtype_name(computing),
         audio_files_stamp(dataset, audio_column))  # files rewritten in place are read anew
 
     def extract_batch(values, indices):

@@ -40,6 +40,7 @@ from .audio import AudioError
 from .changed_inputs import file_stamps, refresh_plan
 from .inputs import open_inputs
 from ..modeling_utils import check_layers
+from ..precision import dtype_name, prepare_model
 from .waveforms import WaveformReader, model_fingerprint, resolve_model, run_model, storage_dtype
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
                    sampling_rate: int | None = None, normalize: bool | None = None, audio_column: str = "audio",
                    id_column: str | None = None, split: str | None = None, decoder: str = "auto",
                    progress: bool = True, cpu: bool | None = None,
-                   compile: bool | str = False) -> ExtractionSummary:
+                   compile: bool | str = False,
+                   compute_dtype: str | None = "auto") -> ExtractionSummary:
     """Extract hidden states of many inputs into sharded Arrow files under `output`.
 
     Runs as one process, or as one rank of `torchrun` / `accelerate launch` (each rank calls this with the
@@ -126,6 +128,10 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
             default: it pays on CUDA; on CPU with inductor it may not. Not part of the plan's settings (a resumed
             run may switch it): valid frames are the same up to the rounding of fused kernels. Every batch is
             already length-sorted (the plan), so few distinct shapes are compiled.
+        compute_dtype: Dtype the model computes in: "float32", "bfloat16", "float16", or "auto" (default:
+            bfloat16 on CUDA, float32 on CPU); numerically sensitive parts stay float32 (README, "Reduced
+            precision"). Separate from the storage `dtype`; part of the settings, so a resumed run never mixes
+            features of two compute dtypes.
 
     Returns:
         An `ExtractionSummary`.
@@ -148,6 +154,7 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
     # left waiting at a barrier for one that died.
     model = resolve_model(model)
     model = model.to(state.device).eval()
+    model, computing = prepare_model(model, compute_dtype, state.device)
     if compile:
         model.compile_body(backend="inductor" if compile is True else compile)
     selected = check_layers(layers, model.num_layers)
@@ -156,8 +163,8 @@ def extract_to_dir(inputs, output: str | os.PathLike, model, *, layers: Sequence
     items = open_inputs(inputs, audio_column, id_column, split, decoder)
     settings = {
         "format": FORMAT_VERSION, "s3prl_hf": __version__, "model": model_fingerprint(model),
-        "model_rate": model.sampling_rate, "layers": selected, "dtype": dtype, "batch_seconds": batch_seconds,
-        "shard_seconds": shard_seconds, "stereo": stereo, "resample": resample,
+        "model_rate": model.sampling_rate, "layers": selected, "dtype": dtype, "compute_dtype": dtype_name(computing),
+        "batch_seconds": batch_seconds, "shard_seconds": shard_seconds, "stereo": stereo, "resample": resample,
         "sampling_rate": reader.sampling_rate, "normalize": normalize, "inputs": items.fingerprint,
     }
 
@@ -330,6 +337,7 @@ def _make_plan(items, reader, settings, state, on_error) -> dict:
 
 
 def _check_plan(plan: dict, settings: dict, output: Path) -> dict:
+    plan["settings"].setdefault("compute_dtype", "float32")  # plans from before compute dtypes computed in fp32
     differing = sorted(k for k in set(plan["settings"]) | set(settings) if plan["settings"].get(k) != settings.get(k))
     if differing:
         raise ExtractionError(f"{output} holds an extraction with other settings ({', '.join(differing)} differ): "

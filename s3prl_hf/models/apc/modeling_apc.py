@@ -88,6 +88,9 @@ class S3prlApcModel(S3prlFbankPreTrainedModel):
     base_model_prefix = "s3prl_apc"
     # Pretraining heads with the checkpoint's weights that no hidden state depends on.
     _modules_outside_hidden_states = ("vq_layers", "postnet")
+    # A bf16 GRU state erodes the memory its gates keep over hundreds of frames, and the GRU stack is nearly all of
+    # APC's compute: under a reduced compute dtype the whole model stays fp32 (see s3prl_hf.precision).
+    _keep_in_fp32_modules_strict = ["rnn_layers", "vq_layers", "postnet"]
 
     def __init__(self, config: S3prlApcConfig):
         super().__init__(config)

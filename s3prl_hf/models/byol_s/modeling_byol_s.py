@@ -81,9 +81,10 @@ class S3prlChannelLayerNorm(nn.Module):
         self.b = nn.Parameter(torch.zeros(1, dim, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype, x = x.dtype, x.float()  # statistics in fp32 under a reduced compute dtype
         std = torch.var(x, dim=1, unbiased=False, keepdim=True).sqrt()
         mean = torch.mean(x, dim=1, keepdim=True)
-        return (x - mean) / (std + self.eps) * self.g + self.b
+        return ((x - mean) / (std + self.eps) * self.g + self.b).to(dtype)
 
 
 class S3prlPreNorm(nn.Module):

@@ -48,6 +48,9 @@ class S3prlDecoarModel(S3prlFbankPreTrainedModel):
 
     config_class = S3prlDecoarConfig
     base_model_prefix = "s3prl_decoar"
+    # bf16 LSTM cell states lose what the forget gates keep over long spans, and the LSTMs are nearly all of the
+    # compute: under a reduced compute dtype the whole model stays fp32 (see s3prl_hf.precision).
+    _keep_in_fp32_modules_strict = ["post_extract_proj", "forward_lstms", "backward_lstms"]
 
     def __init__(self, config: S3prlDecoarConfig):
         super().__init__(config)

@@ -36,9 +36,10 @@ class S3prlChannelNorm(nn.Module):
         self.epsilon = epsilon
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype, x = x.dtype, x.float()  # statistics in fp32 under a reduced compute dtype
         mean = x.mean(dim=1, keepdim=True)
         var = x.var(dim=1, keepdim=True)
-        return (x - mean) * torch.rsqrt(var + self.epsilon) * self.weight + self.bias
+        return ((x - mean) * torch.rsqrt(var + self.epsilon) * self.weight + self.bias).to(dtype)
 
 
 def _norm_layer(mode: str, channels: int) -> nn.Module:
@@ -97,6 +98,9 @@ class S3prlModifiedCpcModel(AlignedRnnWeightsMixin, UpstreamPreTrainedModel):
 
     config_class = S3prlModifiedCpcConfig
     base_model_prefix = "s3prl_modified_cpc"
+    # the recurrent state stays fp32 under a reduced compute dtype (bf16 erodes long memories); the conv encoder
+    # does not carry state and runs in the compute dtype
+    _keep_in_fp32_modules_strict = ["gAR"]
 
     def __init__(self, config: S3prlModifiedCpcConfig):
         super().__init__(config)
@@ -108,4 +112,5 @@ class S3prlModifiedCpcModel(AlignedRnnWeightsMixin, UpstreamPreTrainedModel):
         encoded = self.gEncoder(wavs.to(self.dtype).unsqueeze(1)).transpose(1, 2)
         if num_hidden_states < 2:
             return [encoded]
-        return [encoded, self.gAR(encoded)]
+        recurrent = next(self.gAR.parameters(), encoded).dtype  # fp32 when kept so (no parameters: "no_ar")
+        return [encoded, self.gAR(encoded.to(recurrent)).to(encoded.dtype)]

@@ -129,7 +129,8 @@ class S3prlQrnnLayer(nn.Module):
         seq_len, batch_size, _ = x.shape
         previous = torch.cat([x[:1] * 0, x[:-1]], 0) if seq_len > 1 else x[:1] * 0
         y = self.linear(torch.cat([x, previous], 2)).view(seq_len, batch_size, 3 * self.hidden_size)
-        z, f, o = y.chunk(3, dim=2)
+        # gates and cell state in fp32 under a reduced compute dtype: c_t keeps a memory over many frames
+        z, f, o = y.float().chunk(3, dim=2)
         z, f = torch.tanh(z), torch.sigmoid(f)
         # ForgetMult: c_t = f_t * z_t + (1 - f_t) * c_{t-1}, c_0 = f_0 * z_0 (CPUForgetMult's operation order)
         fz = f * z
@@ -137,7 +138,7 @@ class S3prlQrnnLayer(nn.Module):
         for t in range(seq_len):
             c = fz[t] if c is None else fz[t] + (1 - f[t]) * c
             states.append(c)
-        return torch.sigmoid(o) * torch.stack(states)
+        return (torch.sigmoid(o) * torch.stack(states)).to(x.dtype)
 
 
 class S3prlQrnn(nn.Module):
