@@ -7,7 +7,7 @@ this package):
 
 and on CPU, to prove the script works (tiny model, a few short utterances; a test runs it):
 
-    PYTHONPATH=. python benchmarks/cuda_path.py --smoke --out /tmp/cuda_smoke.json
+    PYTHONPATH=. python benchmarks/cuda_path.py --smoke --out cuda_smoke.json
 
 What it measures: a HuBERT model of hubert_large_ll60k's size with random weights (seed 0), 128 utterances of 2-16 s
 (uniform, seed 0) in batches of 16, either in their drawn order ("padded": each batch padded to its longest) or

@@ -1,7 +1,7 @@
 """bf16 vs fp32 on CPU at hubert_base size (random weights): bare forward, `extract_to_dir` (what `s3prl-hf extract`
 runs), and per-layer per-frame cosine of bf16 to fp32 hidden states (issue 18.1 / 18.3).
 
-    PYTHONPATH=. /work/main/.venv/bin/python benchmarks/extract_bf16.py --minutes 8 --rounds 2
+    PYTHONPATH=. python benchmarks/extract_bf16.py --minutes 8 --rounds 2
 
 Synthetic clips of 2-15 s (seeded noise) totalling `--minutes`; rounds interleave the four measurements so a
 shared machine's load hits them alike; the median round is reported. Writes benchmarks/extract_bf16.json.

@@ -4,7 +4,7 @@
 Run from the repository root::
 
     python conversion/publish.py 'hubert*' wavlm_large --output published \\
-        --reference-python /work/refenv/bin/python            # S3PRL 0.4.18 makes the verification data
+        --reference-python $REFENV/bin/python            # S3PRL 0.4.18 makes the verification data
     python conversion/publish.py 'hubert*' --output published --reference-python ... --push --namespace s3prl-hf
 
 For each canonical name (names, aliases and shell patterns are accepted): fetch the original file(s) with the

@@ -6,8 +6,8 @@ licence), loaded into the installed fairseq, whose ``TransformerEncoder`` gets t
 added (``_patch_fairseq_transformer_encoder``); the fetched files are not vendored here. Point ``FAIRSEQ_SRC`` at the
 checkout when generating::
 
-    git clone https://github.com/facebookresearch/fairseq /tmp/fairseq_src   # git checkout 34973a94
-    FAIRSEQ_SRC=/tmp/fairseq_src $REFENV/bin/python \\
+    git clone https://github.com/facebookresearch/fairseq fairseq_src   # git checkout 34973a94
+    FAIRSEQ_SRC=fairseq_src $REFENV/bin/python \\
         conversion/reference/make_fixtures.py --family multires_hubert --out tests/fixtures
 
 The generator checks the sha256 of the files it reads (``FAIRSEQ_FILES``: the model, the task and the two

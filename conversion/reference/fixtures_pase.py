@@ -4,9 +4,9 @@ S3PRL's expert imports ``pase.models.frontend.wf_builder`` from the external rep
 be11486c) and ``s3prl/pytorch-qrnn`` (commit 6510af2f, package ``torchqrnn``), which are on GitHub only (``pase`` on
 PyPI is another project) and are not vendored here. Put checkouts of both on ``PYTHONPATH`` when generating::
 
-    git clone https://github.com/s3prl/pase /tmp/pase_src/pase                  # git checkout be11486c
-    git clone https://github.com/s3prl/pytorch-qrnn /tmp/pase_src/pytorch-qrnn  # git checkout 6510af2f
-    PYTHONPATH=/tmp/pase_src/pase:/tmp/pase_src/pytorch-qrnn $REFENV/bin/python \\
+    git clone https://github.com/s3prl/pase pase_src/pase                  # git checkout be11486c
+    git clone https://github.com/s3prl/pytorch-qrnn pase_src/pytorch-qrnn  # git checkout 6510af2f
+    PYTHONPATH=pase_src/pase:pase_src/pytorch-qrnn $REFENV/bin/python \\
         conversion/reference/make_fixtures.py --family pase_plus --out tests/fixtures
 
 The generator checks the sha256 of the four source files it runs (``SOURCES``). Their imports need stand-ins on a

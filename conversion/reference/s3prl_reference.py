@@ -4,7 +4,7 @@
 Reference environment only (see README.md in this folder); ``conversion/publish.py --reference-python PYTHON`` runs
 it in a subprocess::
 
-    /work/refenv/bin/python conversion/reference/s3prl_reference.py REQUEST.json
+    $REFENV/bin/python conversion/reference/s3prl_reference.py REQUEST.json
 
 ``REQUEST.json``::
 
